@@ -1,0 +1,277 @@
+"""The ``forethought`` command: a thin layer that parses options and calls the library.
+
+Every subcommand imports what it needs when it runs, so ``forethought --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+EPILOG = """\
+The loop, one command a step:
+  forethought envs                                   list the built-in environments
+  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 200 --out data/tworoom
+  forethought info data/tworoom                      what a dataset holds
+  forethought train --data data/tworoom --preset small --out runs/tworoom
+
+Run `forethought COMMAND --help` for the options of one command, with examples.
+"""
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults and keep the hand-written line breaks of descriptions and epilogs."""
+
+
+def _json_dict(text: str) -> dict:
+    """Parse a JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"key\": 1}}', got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- envs
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from forethought.envs import builtin_env_ids
+
+    print("Built-in environments (any registered gymnasium id works with `collect` too):")
+    for env_id in builtin_env_ids():
+        print(f"  {env_id}")
+    return 0
+
+
+def _add_envs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "envs",
+        help="list the built-in environments",
+        description="List the built-in environments.",
+        formatter_class=_Formatter,
+    )
+    p.set_defaults(func=_cmd_envs)
+
+
+# --------------------------------------------------------------------------- collect
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from forethought.data.collect import collect
+
+    summary = collect(
+        args.env,
+        args.out,
+        episodes=args.episodes,
+        steps=args.steps,
+        policy=args.policy,
+        policy_kwargs=args.policy_kwargs,
+        env_kwargs=args.env_kwargs,
+        workers=args.workers,
+        seed=args.seed,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    _print_summary(summary)
+    return 0
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "collect",
+        help="run a policy in an environment and write the episodes to a dataset",
+        description=(
+            "Run a data-collection policy in an environment and append every finished episode to\n"
+            "a crash-safe dataset folder. Episode i is seeded with SEED + i, so the dataset is the\n"
+            "same whatever the number of workers and however often the run was interrupted.\n"
+            "A killed run keeps every completed episode; rerun with --resume to finish it."
+        ),
+        epilog=(
+            "examples:\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 2000 --steps 100 --out data/tworoom\n"
+            "  forethought collect --env forethought/PushT-v0 --policy pusht --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume   # after a crash\n"
+            "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id"
+        ),
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--env", required=True, help="environment id (see `forethought envs`)")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder to create (or to continue with --resume)")
+    p.add_argument("--episodes", type=int, default=200, help="total number of episodes the dataset should hold")
+    p.add_argument("--steps", type=int, default=100, help="env steps per episode (fewer if the env ends it)")
+    p.add_argument(
+        "--policy",
+        default="random",
+        help="random (uniform), smooth (temporally correlated headings) or pusht (noisy scripted pusher)",
+    )
+    p.add_argument("--policy-kwargs", type=_json_dict, default=None, help="JSON object passed to the policy")
+    p.add_argument("--env-kwargs", type=_json_dict, default=None, help='JSON object passed to the env, e.g. \'{"image_size": 96}\'')
+    p.add_argument("--workers", type=int, default=1, help="parallel environment processes (one core each)")
+    p.add_argument("--seed", type=int, default=0, help="base seed: episode i uses SEED + i")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted dataset instead of refusing it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_collect)
+
+
+# --------------------------------------------------------------------------- info
+def _print_summary(summary: dict) -> None:
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"  {key:<{width}}  {value}")
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from forethought.data import EpisodeStore
+
+    store = EpisodeStore.open(args.path)
+    summary = store.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(f"Dataset {args.path}")
+        _print_summary(summary)
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="summarize a dataset",
+        description="Print what a dataset holds: environment, episodes, steps, spaces, size on disk.",
+        epilog="example:\n  forethought info data/tworoom --json",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("path", type=Path, help="dataset folder")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+# --------------------------------------------------------------------------- minari
+def _cmd_import_minari(args: argparse.Namespace) -> int:
+    from forethought.data.minari_io import import_minari
+
+    store = import_minari(args.source, args.out, progress=not args.quiet)
+    print(f"Imported into {args.out}")
+    _print_summary(store.summary())
+    return 0
+
+
+def _cmd_export_minari(args: argparse.Namespace) -> int:
+    from forethought.data.minari_io import export_minari
+
+    path = export_minari(args.dataset, args.out, dataset_id=args.dataset_id, progress=not args.quiet)
+    print(f"Exported to {path} (load it with minari.MinariDataset({str(path)!r}))")
+    return 0
+
+
+def _add_minari(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import-minari",
+        help="import a local Minari dataset into a Forethought dataset",
+        description=(
+            "Copy a Minari dataset that is already on this machine into a Forethought dataset.\n"
+            "Nothing is downloaded. SOURCE is a Minari dataset folder (the one holding data/ or\n"
+            "data/metadata.json itself) or a dataset id found under the local Minari root\n"
+            "($MINARI_DATASETS_PATH, default ~/.minari/datasets). info['state'] is kept if present."
+        ),
+        epilog="example:\n  forethought import-minari ~/.minari/datasets/mujoco/pusher/expert-v0 --out data/pusher",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("source", help="Minari dataset folder or local dataset id")
+    p.add_argument("--out", required=True, type=Path, help="Forethought dataset folder to create")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_import_minari)
+
+    p = sub.add_parser(
+        "export-minari",
+        help="export a Forethought dataset to Minari format",
+        description=(
+            "Write a Forethought dataset as a Minari dataset folder (HDF5 storage, lossless).\n"
+            "The padding action of each episode's last row is dropped, as Minari stores T actions\n"
+            "for T+1 observations; the true state goes to infos['state']."
+        ),
+        epilog="example:\n  forethought export-minari data/tworoom --out exports/tworoom --dataset-id forethought/tworoom-random-v0",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("dataset", type=Path, help="Forethought dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="Minari dataset folder to create")
+    p.add_argument("--dataset-id", default=None, help="Minari dataset id (default: forethought/<folder name>-v0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_export_minari)
+
+
+# --------------------------------------------------------------------------- train
+def _cmd_train(args: argparse.Namespace) -> int:
+    from forethought.training.api import run_from_args
+
+    return run_from_args(args)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    # The options live next to the trainer so the CLI cannot drift from it (no torch import).
+    from forethought.training.arguments import add_train_arguments
+
+    p = sub.add_parser(
+        "train",
+        help="train a world model on a dataset",
+        description=(
+            "Train an action-conditioned JEPA world model on a dataset: the encoder maps frames to\n"
+            "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
+            "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
+            "--resume continues a killed run exactly. Under torchrun it trains with DDP."
+        ),
+        formatter_class=_Formatter,
+    )
+    add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+
+# --------------------------------------------------------------------------- main
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_envs,
+    _add_collect,
+    _add_info,
+    _add_minari,
+    _add_train,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forethought",
+        description="World models that plan: collect data, train a latent world model, plan with it.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    from forethought import __version__
+
+    parser.add_argument("--version", action="version", version=f"forethought {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
+        # Library errors are written to be read by a person: show the message, not a traceback.
+        print(f"forethought: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

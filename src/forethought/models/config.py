@@ -1,0 +1,140 @@
+"""WorldModelConfig: the whole model in one frozen dataclass, with presets and JSON round-trip.
+
+Presets (parameter counts measured by ``bench/models.py``, see ``docs`` and the tests):
+
+* ``tiny``: tests, trains in seconds.
+* ``small`` (default): a laptop CPU, minutes. 4-layer strided CNN, D=128, 3-layer predictor.
+* ``base``: a GPU, LeWM scale (~15-18M parameters): ViT-tiny encoder (width 192, 12 blocks),
+  D=192, 6-layer predictor.
+
+State observations (``obs_shape=(S,)``) get an MLP encoder of matching size instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from forethought.models.decoder import DecoderConfig
+from forethought.models.encoders import EncoderConfig
+from forethought.models.predictors import PredictorConfig
+
+PRESETS = ("tiny", "small", "base")
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Everything needed to rebuild a world model (saved as ``config.json``).
+
+    Attributes:
+        obs_shape: ``(C, H, W)`` for pixels or ``(S,)`` for state vectors.
+        action_dim: model action dimension ``A = frameskip * env_action_dim``.
+        latent_dim: embedding dimension ``D``.
+        history: ``h``, the number of past latents the predictor sees.
+        encoder, predictor, decoder: component configs; ``decoder=None`` for no decoder.
+    """
+
+    obs_shape: tuple[int, ...]
+    action_dim: int
+    latent_dim: int = 128
+    history: int = 3
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    decoder: DecoderConfig | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obs_shape", tuple(int(s) for s in self.obs_shape))
+        if len(self.obs_shape) not in (1, 3) or min(self.obs_shape) < 1:
+            raise ValueError(
+                f"obs_shape must be (C, H, W) for pixels or (S,) for states, got {self.obs_shape}"
+            )
+        if self.action_dim < 1:
+            raise ValueError(f"action_dim must be >= 1 (frameskip * env action dim), got {self.action_dim}")
+        if self.latent_dim < 1 or self.history < 1:
+            raise ValueError(f"latent_dim and history must be >= 1, got {self.latent_dim}, {self.history}")
+        if self.is_pixels and self.encoder.kind == "mlp":
+            raise ValueError(f"obs_shape {self.obs_shape} is an image: use encoder kind 'cnn' or 'vit'")
+        if not self.is_pixels and self.encoder.kind != "mlp":
+            raise ValueError(f"obs_shape {self.obs_shape} is a state vector: use encoder kind 'mlp'")
+        if self.decoder is not None and not self.is_pixels:
+            raise ValueError("a decoder is for pixel observations only; set decoder=None for states")
+
+    @property
+    def is_pixels(self) -> bool:
+        return len(self.obs_shape) == 3
+
+    @classmethod
+    def preset(cls, name: str, obs_shape: tuple[int, ...], action_dim: int, **overrides: Any) -> WorldModelConfig:
+        """A named preset (``tiny``, ``small``, ``base``) for these observations and actions.
+
+        ``overrides`` replace top-level fields, e.g. ``history=1`` or
+        ``predictor=PredictorConfig(kind="mlp")``.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        fields: dict[str, Any] = _PRESETS[name](tuple(obs_shape))
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown WorldModelConfig fields {sorted(unknown)}")
+        fields.update(overrides)
+        return cls(obs_shape=tuple(obs_shape), action_dim=action_dim, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        d = dict(d)
+        _check_keys(cls, d)
+        for key, sub in (("encoder", EncoderConfig), ("predictor", PredictorConfig), ("decoder", DecoderConfig)):
+            if d.get(key) is not None:
+                _check_keys(sub, d[key])
+                d[key] = sub(**d[key])
+        return cls(**d)
+
+
+def _check_keys(cls: type, d: dict[str, Any]) -> None:
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; was it saved by a newer version?")
+
+
+def _tiny(obs_shape: tuple[int, ...]) -> dict[str, Any]:
+    pixels = len(obs_shape) == 3
+    enc = (
+        EncoderConfig(kind="cnn", channels=(8, 16, 32, 32), projector_hidden=64)
+        if pixels
+        else EncoderConfig(kind="mlp", width=64, depth=2, projector_hidden=64)
+    )
+    return dict(latent_dim=32, history=3, encoder=enc, predictor=PredictorConfig(width=64, depth=1, heads=2))
+
+
+def _small(obs_shape: tuple[int, ...]) -> dict[str, Any]:
+    pixels = len(obs_shape) == 3
+    enc = (
+        EncoderConfig(kind="cnn", channels=(32, 64, 128, 128), projector_hidden=256)
+        if pixels
+        else EncoderConfig(kind="mlp", width=256, depth=2, projector_hidden=256)
+    )
+    return dict(latent_dim=128, history=3, encoder=enc, predictor=PredictorConfig(width=192, depth=3, heads=4))
+
+
+def _base(obs_shape: tuple[int, ...]) -> dict[str, Any]:
+    # LeWM scale: ViT-tiny encoder (~5.5M), BatchNorm projector 192 -> 2048 -> 192, 6-block predictor.
+    # Patches of side/16 (14 px at 224 like LeWM), at least 8 px so 64x64 gives 8x8 tokens.
+    pixels = len(obs_shape) == 3
+    patch = max(8, obs_shape[-1] // 16) if pixels else 8
+    if pixels and (obs_shape[1] % patch or obs_shape[2] % patch):
+        patch = 8
+    enc = (
+        EncoderConfig(kind="vit", patch_size=patch, width=192, depth=12, heads=3, projector_hidden=2048)
+        if pixels
+        else EncoderConfig(kind="mlp", width=512, depth=3, projector_hidden=2048)
+    )
+    return dict(latent_dim=192, history=3, encoder=enc, predictor=PredictorConfig(width=320, depth=6, heads=8))
+
+
+_PRESETS = {"tiny": _tiny, "small": _small, "base": _base}

@@ -1,0 +1,72 @@
+"""The full world-model training loss: prediction + weight * regularizer (+ detached decoder).
+
+    L = MSE(pred_{t+1}, target_{t+1})                         teacher forced, every position
+      + rollout_weight * MSE(rollout from h frames, target)   optional, multi-step
+      + regularizer.weight * R(z)                             SIGReg / VICReg / none
+      + decoder MSE on detached latents                       only if the model has a decoder
+
+``target`` is ``z`` (SIGReg, VICReg, none) or the EMA target encoder's detached output (ema).
+SIGReg is applied to the encoder embeddings ``z (B, T, D)`` per time step over the batch (LeWM):
+see :class:`~forethought.objectives.sigreg.SIGReg` ``per_step``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from forethought.objectives.ema import EMATarget
+from forethought.objectives.prediction import rollout_loss, teacher_forced_loss
+
+
+class JEPALoss:
+    """Callable ``(model, obs, actions) -> (loss, metrics)``.
+
+    Args:
+        regularizer: from :func:`~forethought.objectives.regularizer.make_regularizer`.
+        rollout_weight: weight of the multi-step rollout loss (0 disables it).
+        rollout_context: frames of context for the rollout loss (default: the model's history).
+        target_encoder: the EMA target, required when ``regularizer.needs_target_encoder``.
+    """
+
+    def __init__(
+        self,
+        regularizer: nn.Module,
+        rollout_weight: float = 0.0,
+        rollout_context: int | None = None,
+        target_encoder: EMATarget | None = None,
+    ) -> None:
+        if rollout_weight < 0:
+            raise ValueError(f"rollout_weight must be >= 0, got {rollout_weight}")
+        if getattr(regularizer, "needs_target_encoder", False) and target_encoder is None:
+            raise ValueError(
+                f"regularizer {regularizer.name!r} needs a target encoder: "
+                "pass target_encoder=regularizer.make_target(model.encoder, total_steps)"
+            )
+        self.regularizer = regularizer
+        self.rollout_weight = rollout_weight
+        self.rollout_context = rollout_context
+        self.target_encoder = target_encoder
+
+    def __call__(self, model: nn.Module, obs: Tensor, actions: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> scalar loss and detached metric tensors.
+
+        Metrics stay tensors (no ``.item()``) so a GPU step does not synchronise; the logger
+        converts them when it writes.
+        """
+        z = model.encode(obs)  # (B, T, D)
+        target = self.target_encoder(obs) if self.target_encoder is not None else None
+        pred = teacher_forced_loss(model.predictor, z, actions, target)
+        reg = self.regularizer(z)
+        loss = pred + self.regularizer.weight * reg
+        metrics = {"loss/prediction": pred.detach(), "loss/regularizer": reg.detach()}
+        if self.rollout_weight > 0 and z.shape[1] > 2:
+            context = min(self.rollout_context or model.history, z.shape[1] - 1)
+            roll = rollout_loss(model.predictor, z, actions, context, target)
+            loss = loss + self.rollout_weight * roll
+            metrics["loss/rollout"] = roll.detach()
+        if getattr(model, "decoder", None) is not None:
+            rec = model.decoder.loss(z, obs)  # detaches z inside: a probe, not a training signal
+            loss = loss + rec
+            metrics["loss/reconstruction"] = rec.detach()
+        metrics["loss/total"] = loss.detach()
+        return loss, metrics

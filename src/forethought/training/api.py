@@ -1,0 +1,126 @@
+"""`train(data, out, ...)`: dataset folder in, trained world model folder out. What the CLI calls.
+
+A run folder `<out>/` holds::
+
+    model/               the final WorldModel (save_pretrained; load with WorldModel.from_pretrained)
+    ckpt/step_XXXXXXX/   training checkpoints (see checkpoint.py), resumable with resume=True
+    metrics.jsonl        one JSON record per logged step; tb/ holds the same for TensorBoard
+    train_config.json    the TrainConfig; run.json the preset, data path and episode split
+
+Under `torchrun --nproc_per_node=N` the same call trains with DistributedDataParallel: every rank
+runs it, rank 0 writes the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from forethought.training.arguments import OVERRIDES
+from forethought.training.config import TrainConfig
+from forethought.training.distributed import barrier, init_distributed, shutdown
+from forethought.training.trainer import NonFiniteLossError, StepCallback, Trainer
+
+EXIT_NON_FINITE = 3
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python `random`, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(data: str | Path, out: str | Path, *, preset: str = "small", regularizer: str = "sigreg",
+          steps: int | None = None, resume: bool = False, device: str | None = None, progress: bool = True,
+          tensorboard: bool = True, model_overrides: dict[str, Any] | None = None,
+          on_step: StepCallback | None = None, **overrides: Any) -> Path:
+    """Train a world model on the dataset folder `data` into the run folder `out`; returns `<out>/model`.
+
+    `preset` picks both the model (`WorldModelConfig.preset`) and the training settings
+    (`TrainConfig.preset`); `overrides` are `TrainConfig` fields (e.g. `batch_size=16`, `bf16=True`,
+    `lr=1e-4`), `model_overrides` `WorldModelConfig` fields. `resume=True` continues the newest
+    checkpoint of `out` exactly (same settings required). Raises `NonFiniteLossError` on a NaN/inf
+    loss, leaving the last good checkpoint in place.
+    """
+    from forethought.data.store import EpisodeStore
+    from forethought.data.windows import WindowDataset, split_episodes
+    from forethought.models import WorldModel, WorldModelConfig
+    from forethought.training.jepa import JEPAObjective
+
+    cfg = TrainConfig.preset(preset, regularizer=regularizer, steps=steps, **overrides)
+    out = Path(out)
+    dist = init_distributed(device)
+    try:
+        store = EpisodeStore.open(data)
+        normalizer = store.stats
+        if normalizer is None:
+            warnings.warn(f"{data} has no stats.json; fitting normalization statistics on the whole dataset now",
+                          stacklevel=2)
+            normalizer = store.compute_stats()
+        train_ids, val_ids = split_episodes(store.num_episodes, cfg.val_fraction, seed=cfg.seed)
+        window_args = dict(history=cfg.history, horizon=cfg.horizon, frameskip=cfg.frameskip,
+                           keys=("obs", "action"), in_memory=cfg.in_memory)
+        train_set = WindowDataset(store, episodes=train_ids, **window_args)
+        val_set = _optional_val_set(WindowDataset, store, val_ids, window_args)
+        obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
+        action_dim = cfg.frameskip * train_set.action_dim
+        model_cfg = WorldModelConfig.preset(preset, obs_shape=obs_shape, action_dim=action_dim,
+                                            **{"history": cfg.history, **(model_overrides or {})})
+        seed_everything(cfg.seed)  # model init is part of the run's determinism
+        model = WorldModel(model_cfg)
+        objective = JEPAObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
+                                  total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight)
+        if dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            run_info = {"data": str(Path(data).resolve()), "preset": preset, "world_size": dist.world_size,
+                        "model_config": model_cfg.to_dict(), "train_episodes": train_ids, "val_episodes": val_ids,
+                        "num_parameters": model.num_parameters()}
+            (out / "run.json").write_text(json.dumps(run_info, indent=1))
+        trainer = Trainer(objective, train_set, cfg, out, val_set=val_set, dist=dist, progress=progress,
+                          tensorboard=tensorboard, on_step=on_step, meta={"preset": preset})
+        trainer.fit(resume=resume)
+        if dist.is_main:
+            model.save_pretrained(out / "model")
+        barrier(dist)
+        return out / "model"
+    finally:
+        shutdown(dist)
+
+
+def _optional_val_set(cls: Any, store: Any, val_ids: list[int], window_args: dict[str, Any]) -> Any:
+    if not val_ids:
+        return None
+    try:
+        return cls(store, episodes=val_ids, **window_args)
+    except ValueError as e:  # held-out episodes too short for one window
+        warnings.warn(f"no validation windows ({e}); validation is skipped", stacklevel=3)
+        return None
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run `train` from parsed `add_train_arguments` options; returns the process exit status."""
+    overrides = {name: getattr(args, name) for name, _, _ in OVERRIDES}
+    overrides.update(bf16=args.bf16, in_memory=args.in_memory)
+    try:
+        path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
+                     resume=args.resume, device=args.device, progress=args.progress,
+                     tensorboard=args.tensorboard, **overrides)
+    except NonFiniteLossError as e:
+        print(f"forethought train: {e}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    except (ValueError, FileExistsError) as e:
+        print(f"forethought train: {e}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per torchrun job, not per rank
+        print(f"model saved to {path}")
+    return 0

@@ -1,0 +1,63 @@
+"""The `forethought train` options, built without importing torch so `forethought --help` stays fast.
+
+`add_train_arguments(parser)` adds them; `forethought.training.api.run_from_args` runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from forethought.training.config import PRESETS, REGULARIZERS
+
+TRAIN_EPILOG = """examples:
+  forethought train --data data/tworoom --preset small --out runs/tworoom
+  forethought train --data data/tworoom --preset tiny --out runs/smoke --steps 200 --regularizer vicreg
+  forethought train --data data/tworoom --out runs/tworoom --resume          # continue after a crash
+  forethought train --data data/tworoom --out runs/bf16 --bf16 --batch-size 64 --lr 3e-4
+  torchrun --nproc_per_node=2 -m forethought.cli train --data data/tworoom --out runs/ddp   # DDP
+
+exit status: 0 done, 3 stopped on a NaN/inf loss (the last good checkpoint is kept), 2 bad arguments."""
+
+# (TrainConfig field, type, help) for the optional overrides; None keeps the preset's value.
+OVERRIDES: list[tuple[str, type, str]] = [
+    ("batch_size", int, "global batch size (windows per step, summed over DDP ranks)"),
+    ("lr", float, "peak learning rate of AdamW"),
+    ("weight_decay", float, "AdamW weight decay"),
+    ("warmup_steps", int, "linear warm-up steps before the cosine decay"),
+    ("grad_clip", float, "max gradient norm (0 disables clipping)"),
+    ("reg_weight", float, "regularizer weight lambda (default: the regularizer's, SIGReg 0.09)"),
+    ("rollout_weight", float, "weight of the multi-step rollout loss (needs --horizon >= 2)"),
+    ("history", int, "context frames of the predictor"),
+    ("horizon", int, "predicted frames per training window"),
+    ("frameskip", int, "env steps per model step"),
+    ("ckpt_every", int, "checkpoint every N steps (0: only at the end)"),
+    ("log_every", int, "log metrics every N steps"),
+    ("eval_every", int, "validation loss every N steps (0 disables)"),
+    ("val_fraction", float, "fraction of episodes held out for validation"),
+    ("num_workers", int, "DataLoader worker processes"),
+    ("seed", int, "random seed (model init, data order, regularizer)"),
+]
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `forethought train` options to `parser` (use with `run_from_args`)."""
+    parser.epilog = TRAIN_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--data", required=True, help="dataset folder written by `forethought collect`")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, logs, and the final model/)")
+    parser.add_argument("--preset", choices=PRESETS, default="small",
+                        help="model + training preset: tiny (tests), small (laptop CPU), base (GPU); default small")
+    parser.add_argument("--regularizer", choices=REGULARIZERS, default="sigreg",
+                        help="collapse regularizer (default sigreg, as LeWM)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
+    parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out exactly")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for the forward pass")
+    parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="load the dataset into RAM (default on; --no-in-memory streams from zarr)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="write metrics.jsonl only")
+    for name, typ, help_text in OVERRIDES:
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_text)
+    return parser
