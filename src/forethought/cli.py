@@ -17,6 +17,7 @@ The loop, one command a step:
   forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 200 --out data/tworoom
   forethought info data/tworoom                      what a dataset holds
   forethought train --data data/tworoom --preset small --out runs/tworoom
+  forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
 
 Run `forethought COMMAND --help` for the options of one command, with examples.
 """
@@ -230,6 +231,32 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+# --------------------------------------------------------------------------- eval
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from forethought.evaluation.runner import run_eval
+
+    return run_eval(args)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from forethought.evaluation.arguments import add_eval_arguments
+
+    p = sub.add_parser(
+        "eval",
+        help="measure planning success of a trained model under the honest protocol",
+        description=(
+            "Plan toward goal images with model-predictive control and measure success under a fixed\n"
+            "protocol: start and goal from held-out episodes (goal GOAL_OFFSET steps ahead), a fixed\n"
+            "budget of env steps, success judged once from the true simulator state after acting.\n"
+            "The agent sees only observations and the goal observation. Writes report.json, report.md,\n"
+            "a GIF of a few episodes and, with --sweep, a plot of success against planning budget."
+        ),
+        formatter_class=_Formatter,
+    )
+    add_eval_arguments(p)
+    p.set_defaults(func=_cmd_eval)
+
+
 # --------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_envs,
@@ -237,6 +264,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_info,
     _add_minari,
     _add_train,
+    _add_eval,
 )
 
 

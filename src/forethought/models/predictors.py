@@ -105,8 +105,8 @@ class TransformerPredictor(nn.Module):
     def _forward_window(self, z: Tensor, a: Tensor) -> Tensor:
         """One causal pass over ``T <= h`` steps: ``(B, T, D), (B, T, A) -> (B, T, D)``.
 
-        A KV cache for autoregressive rollouts would plug in here (keys/values of past tokens per
-        block); with absolute positions it needs the window to stop sliding, so it is left for later.
+        With absolute positions a token's keys change when the window slides, so a plain KV cache
+        does not apply; :meth:`rollout_candidates` reuses what does not change instead.
         """
         T = z.shape[1]
         x = self.inp(z) + self.pos[:, :T]
@@ -129,6 +129,95 @@ class TransformerPredictor(nn.Module):
         aw = _sliding(a, h)[:, 1:].reshape(-1, h, a.shape[-1])
         rest = self._forward_window(zw, aw)[:, -1].view(B, T - h, D)
         return torch.cat([first, rest], dim=1)
+
+
+    def rollout_candidates(self, z: Tensor, actions: Tensor, past: Tensor) -> Tensor:
+        """Fast rollout of ``N`` candidate action sequences per history (planning's hot loop).
+
+        ``z (B, L, D)`` history (``L <= h``), ``actions (B, N, H, A)``, ``past (B, L-1, A)`` ->
+        ``(B, N, H, D)``; equal (to float tolerance) to :func:`autoregressive_rollout` on the
+        history repeated ``N`` times. What it avoids recomputing:
+
+        * tokens whose latent and action both come from the real history are the same for all
+          ``N`` candidates and (causal attention) never see a candidate token: they run once per
+          episode and their keys/values are shared by its candidates;
+        * the action conditioning (embedding, every block's AdaLN modulation, the final one) and
+          the input projection of each latent are computed once per action / latent, in a few
+          large matmuls, not once per window that contains them (up to ``h`` times);
+        * only the last token's output is used, so the last block computes the query, attention,
+          projection and MLP of that token alone (the others' keys and values are still needed).
+        """
+        h = self.history
+        B, L, _ = z.shape
+        N, H, A = actions.shape[1:]
+        if L > h or past.shape[1] != L - 1:
+            raise ValueError(f"need z (B, L <= {h}, D) and past (B, L-1, A), got {tuple(z.shape)}, {tuple(past.shape)}")
+        M = B * N  # candidates of all episodes, episode-major like actions.reshape(M, ...)
+        blocks = list(self.blocks)
+        hist_x = self.inp(z)  # (B, L, w)
+        c_past = F.silu(self.action_embed(past))  # (B, L-1, w)
+        c_cand = F.silu(self.action_embed(actions.reshape(M, H, A)))  # (M, H, w)
+        mod_past = [blk.modulation(c_past) for blk in blocks]  # (B, L-1, 6w) per block
+        mod_cand = [blk.modulation(c_cand) for blk in blocks]  # (M, H, 6w) per block
+        fin_shift, fin_scale = self.final_modulation(c_cand).chunk(2, dim=-1)  # (M, H, w) each
+        # Latent i < L is history, L + j the j-th prediction; latent i is followed by past[i]
+        # (i < L-1) or by candidate action i-(L-1). Candidate-side inputs, indexed by i-(L-1):
+        cand_x = [hist_x[:, L - 1 :].repeat_interleave(N, dim=0)]  # list of (M, 1, w)
+        last_z = z[:, -1].repeat_interleave(N, dim=0)  # (M, D)
+        outs = []
+        for k in range(H):  # predict latent L + k from the window of latents [start, L + k)
+            start = max(0, L + k - h)
+            P = max(0, L - 1 - start)  # shared (history-only) tokens at the front of the window
+            pos = self.pos[:, : L + k - start]
+            xs = hist_x[:, start : start + P] + pos[:, :P] if P else None  # (B, P, w)
+            c0 = max(start, L - 1) - (L - 1)  # first candidate-side input in this window
+            xc = torch.cat(cand_x[c0 : k + 1], dim=1) + pos[:, P:]  # (M, C, w)
+            for b, blk in enumerate(blocks):
+                kv = None
+                if xs is not None:  # shared prefix: causal among itself, once per episode
+                    xs, (ks, vs) = _adaln_block(blk, xs, mod_past[b][:, start : start + P], None, False)
+                    kv = (ks.repeat_interleave(N, dim=0), vs.repeat_interleave(N, dim=0))
+                xc, _ = _adaln_block(blk, xc, mod_cand[b][:, c0 : k + 1], kv, last_only=b == len(blocks) - 1)
+            out = self.head(modulate(self.final_norm(xc[:, -1]), fin_shift[:, k], fin_scale[:, k]))
+            last_z = last_z + out if self.residual else out
+            outs.append(last_z)
+            cand_x.append(self.inp(last_z)[:, None])
+        return torch.stack(outs, dim=1).view(B, N, H, -1)
+
+
+def _adaln_block(
+    blk: AdaLNZeroBlock, x: Tensor, mod: Tensor, prefix_kv: tuple[Tensor, Tensor] | None, last_only: bool
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """:class:`AdaLNZeroBlock` forward (eval mode) with precomputed modulation and a key/value prefix.
+
+    ``x (M, C, w)`` are tokens after ``P`` prefix tokens whose keys/values are ``prefix_kv`` (each
+    ``(M, heads, P, w/heads)``); token ``i`` sees the whole prefix and tokens ``<= i`` (causal).
+    ``mod (M, C, 6w)`` is ``blk.modulation(silu(c))``. ``last_only`` returns only the last token's
+    output ``(M, 1, w)``. Also returns this block's own keys/values ``(M, heads, C, w/heads)``.
+    """
+    shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
+    M, C, W = x.shape
+    nh = blk.attn.heads
+    hx = modulate(blk.norm1(x), shift1, scale1)
+    weight, bias = blk.attn.qkv.weight, blk.attn.qkv.bias
+    if last_only:  # keys/values of every token, the query of the last one only
+        k, v = F.linear(hx, weight[W:], bias[W:]).view(M, C, 2, nh, W // nh).permute(2, 0, 3, 1, 4)
+        q = F.linear(hx[:, -1:], weight[:W], bias[:W]).view(M, 1, nh, W // nh).transpose(1, 2)
+    else:  # (M, C, 3W) -> 3 x (M, heads, C, W / heads)
+        q, k, v = F.linear(hx, weight, bias).view(M, C, 3, nh, W // nh).permute(2, 0, 3, 1, 4)
+    own = (k, v)
+    if prefix_kv is not None:
+        k, v = torch.cat([prefix_kv[0], k], dim=2), torch.cat([prefix_kv[1], v], dim=2)
+    P = k.shape[2] - C
+    mask = None
+    if not last_only and C > 1:  # causal aligned to the end: query i sees keys j <= P + i
+        mask = torch.ones(C, P + C, dtype=torch.bool, device=x.device).tril(diagonal=P)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (M, heads, Q, W / heads)
+    y = blk.attn.proj(y.transpose(1, 2).reshape(M, q.shape[2], W))
+    if last_only:
+        x, gate1, shift2, scale2, gate2 = (t[:, -1:] for t in (x, gate1, shift2, scale2, gate2))
+    x = x + gate1 * y
+    return x + gate2 * blk.mlp(modulate(blk.norm2(x), shift2, scale2)), own
 
 
 class MLPPredictor(nn.Module):
@@ -205,3 +294,34 @@ def autoregressive_rollout(
         zs = torch.cat([zs, z_next[:, None]], dim=1)[:, -h:]
         past = a_win[:, a_win.shape[1] - (zs.shape[1] - 1) :]
     return torch.stack(outs, dim=1)
+
+
+def rollout_candidates(
+    predictor: Predictor, z: Tensor, actions: Tensor, past_actions: Tensor | None = None, fast: bool = True
+) -> Tensor:
+    """Roll ``N`` candidate action sequences from each of ``B`` histories in one batch.
+
+    ``z (B, L, D)``, ``actions (B, N, H, A)``, ``past_actions (B, >= L-1, A)`` or ``None``
+    (zeros) -> ``(B, N, H, D)``. Equal to :func:`autoregressive_rollout` on the history repeated
+    ``N`` times; ``fast`` uses the predictor's own ``rollout_candidates`` when it has one (the
+    transformer in eval mode: shared history tokens, cached conditioning, last-token-only head).
+    """
+    B, N, H, A = actions.shape
+    zs = z[:, -predictor.history :]
+    n_past = zs.shape[1] - 1
+    if past_actions is None or n_past == 0:
+        past = actions.new_zeros(B, n_past, A)
+    elif past_actions.shape[1] < n_past:
+        raise ValueError(
+            f"past_actions has {past_actions.shape[1]} steps but the history of {zs.shape[1]} latents needs {n_past}"
+        )
+    else:
+        past = past_actions[:, past_actions.shape[1] - n_past :]
+    fast_fn = getattr(predictor, "rollout_candidates", None)
+    if fast and fast_fn is not None and not getattr(predictor, "training", False):  # no dropout there
+        return fast_fn(zs, actions, past)
+    # Reference path: repeat the history for every candidate; (B, N, ...) -> (B*N, ...).
+    z_rep = zs.repeat_interleave(N, dim=0)
+    p_rep = past.repeat_interleave(N, dim=0)
+    out = autoregressive_rollout(predictor, z_rep, actions.reshape(B * N, H, A), p_rep)
+    return out.view(B, N, H, -1)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from forethought.models.config import WorldModelConfig
 from forethought.models.decoder import Decoder
 from forethought.models.encoders import Encoder
-from forethought.models.predictors import autoregressive_rollout, build_predictor
+from forethought.models.predictors import autoregressive_rollout, build_predictor, rollout_candidates
 from forethought.models.serialization import ModelFolderError, read_model_folder, write_model_folder
 
 MODEL_TYPE = "forethought.WorldModel"
@@ -137,6 +137,28 @@ class WorldModel(nn.Module):
         if past_actions is not None:
             self._check_actions(past_actions, z.shape[0], None, name="past_actions")
         return autoregressive_rollout(self.predictor, z, actions, past_actions)
+
+    def rollout_candidates(
+        self, z: Tensor, actions: Tensor, past_actions: Tensor | None = None, fast: bool = True
+    ) -> Tensor:
+        """Imagine ``N`` candidate futures per history: ``z (B, L, D)``, ``actions (B, N, H, A)`` -> ``(B, N, H, D)``.
+
+        Equal (to float tolerance) to :meth:`rollout` on the history repeated ``N`` times, which is
+        what ``fast=False`` does. ``fast=True`` (eval mode, transformer predictor) runs the tokens
+        that only depend on the real history once per episode and computes each action's
+        conditioning once (see ``TransformerPredictor.rollout_candidates``): planning's hot path.
+        """
+        self._check_latents(z)
+        if actions.ndim != 4 or actions.shape[0] != z.shape[0] or actions.shape[-1] != self.action_dim:
+            raise ValueError(
+                f"actions must be (B={z.shape[0]}, N, H, A={self.action_dim}) normalized candidate actions, "
+                f"got shape {tuple(actions.shape)}"
+            )
+        if self.validate_inputs and not torch.isfinite(actions).all():
+            raise ValueError("actions contains NaN or inf")
+        if past_actions is not None:
+            self._check_actions(past_actions, z.shape[0], None, name="past_actions")
+        return rollout_candidates(self.predictor, z, actions, past_actions, fast=fast and not self.training)
 
     def surprise(self, obs: Tensor, actions: Tensor) -> Tensor:
         """Per-step prediction error ``(B, T-1)``: ``mean_d (pred_{t+1} - enc(o_{t+1}))^2``.

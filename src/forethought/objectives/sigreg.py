@@ -24,12 +24,9 @@ gradient averaging turns into exactly the global-batch gradient of the parameter
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+from forethought.objectives.collectives import all_reduce_sum, distributed
 
 
 def random_directions(dim: int, num: int, generator: torch.Generator | None = None) -> Tensor:
@@ -103,12 +100,10 @@ class SIGReg(nn.Module):
         cos_sum = torch.cos(xt).sum(-3)  # (..., M, K)
         sin_sum = torch.sin(xt).sum(-3)
         n = torch.full((), float(x.shape[-2]), device=x.device)
-        if _distributed():
+        if distributed():
             # One differentiable collective: both sums and the count (the count has no gradient).
-            from torch.distributed.nn.functional import all_reduce
-
             flat = torch.cat([cos_sum.flatten(), sin_sum.flatten(), n.view(1)])
-            flat = all_reduce(flat)
+            flat = all_reduce_sum(flat)
             k = cos_sum.numel()
             cos_sum, sin_sum, n = flat[:k].view_as(cos_sum), flat[k : 2 * k].view_as(sin_sum), flat[-1].detach()
         err = (cos_sum / n - self.phi).square() + (sin_sum / n).square()  # |phi_N - phi|^2

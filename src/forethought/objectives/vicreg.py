@@ -14,17 +14,10 @@ those of the global batch.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _gather(x: Tensor) -> Tensor:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        from torch.distributed.nn.functional import all_gather
-
-        return torch.cat(all_gather(x), dim=0)
-    return x
+from forethought.objectives.collectives import all_gather_cat
 
 
 def variance_loss(x: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
@@ -68,7 +61,7 @@ class VICReg(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         if z.ndim not in (2, 3):
             raise ValueError(f"VICReg expects embeddings (N, D) or (B, T, D), got shape {tuple(z.shape)}")
-        x = _gather(z.reshape(-1, z.shape[-1]).float())
+        x = all_gather_cat(z.reshape(-1, z.shape[-1]).float())
         if x.shape[0] < 2:
             raise ValueError("VICReg needs at least 2 samples")
         return self.variance_weight * variance_loss(x, self.gamma, self.eps) + self.covariance_weight * covariance_loss(x)

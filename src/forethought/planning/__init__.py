@@ -1,1 +1,37 @@
-"""forethought.planning"""
+"""forethought.planning: costs over imagined latents and planners that minimise them.
+
+>>> from forethought.planning import goal_cost, make_planner, rollout_objective
+>>> planner = make_planner("cem", samples=300, iterations=30, seed=0)
+>>> objective = rollout_objective(model, z_hist, a_hist, goal_cost(goal_z, "l2"))
+>>> result = planner.plan(objective, init=torch.zeros(B, H, A), low=low, high=high)
+>>> result.actions  # (B, H, A), normalized model actions inside [low, high]
+
+A planner sees only the objective and the bounds: no model class, simulator or success flag.
+"""
+
+from forethought.planning.cem import CEM, CEMConfig
+from forethought.planning.costs import goal_cost, rollout_objective
+from forethought.planning.factory import PLANNERS, make_planner
+from forethought.planning.gradient import GradientConfig, GradientPlanner
+from forethought.planning.mppi import MPPI, MPPIConfig
+from forethought.planning.protocols import Cost, Objective, PlanResult, Planner
+from forethought.planning.shooting import RandomShooting, ShootingConfig
+
+__all__ = [
+    "CEM",
+    "MPPI",
+    "PLANNERS",
+    "CEMConfig",
+    "Cost",
+    "GradientConfig",
+    "GradientPlanner",
+    "MPPIConfig",
+    "Objective",
+    "PlanResult",
+    "Planner",
+    "RandomShooting",
+    "ShootingConfig",
+    "goal_cost",
+    "make_planner",
+    "rollout_objective",
+]

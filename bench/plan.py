@@ -1,0 +1,124 @@
+"""Planning latency per MPC decision, FLOPs and the fraction of the machine's matmul peak.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py [--repeats 3] [--quick]
+
+Setting (issue 4): the ``small`` preset (64x64 pixels, D=128, predictor width 192 x 3 blocks,
+history 3), frameskip 5 on a 2-D env action (model action dim 10), horizon 5, one episode (B=1),
+one torch thread, random weights (latency does not depend on them). CEM 300 samples x 30
+iterations; MPPI and the gradient planner at the same budget (9,000 sequence evaluations per
+decision; a gradient step also pays a backward pass). Each row is the median of ``--repeats``
+decisions of a real :class:`MPCAgent` (encode the new frame + plan + queue), measured after the
+history is full. "fast" is the shared-history candidate rollout, "ref" the reference rollout that
+repeats the history per candidate. FLOPs are counted with ``torch.utils.flop_counter`` on one
+objective call (matmuls and attention) times the iterations. Peak: one 2048^3 matmul, 1 thread.
+Writes bench/results/plan.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from gymnasium import spaces  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from forethought.agent import MPCAgent  # noqa: E402
+from forethought.data.normalization import Normalizer, NormStats  # noqa: E402
+from forethought.models import WorldModel, WorldModelConfig  # noqa: E402
+from forethought.planning import goal_cost, make_planner, rollout_objective  # noqa: E402
+
+FRAMESKIP, ENV_A, HORIZON, SAMPLES, ITERS = 5, 2, 5, 300, 30
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n x n matmul (best of ``repeats``)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def decision_flops(model: WorldModel, planner_name: str, bf16: bool, fast: bool) -> float:
+    """FLOPs of one decision with a full history: one objective call (and backward) x iterations."""
+    h, A = model.history, model.action_dim
+    z, past, goal = torch.randn(1, h, model.latent_dim), torch.randn(1, h - 1, A), torch.randn(1, model.latent_dim)
+    objective = rollout_objective(model, z, past, goal_cost(goal, "l2"), bf16=bf16, fast=fast)
+    acts = torch.randn(1, SAMPLES, HORIZON, A, requires_grad=planner_name == "gradient")
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if planner_name == "gradient":
+            torch.autograd.grad(objective(acts).sum(), acts)
+        else:
+            with torch.inference_mode():
+                objective(acts)
+    return counter.get_total_flops() * ITERS
+
+
+def time_decisions(model: WorldModel, planner_name: str, bf16: bool, fast: bool, repeats: int) -> list[float]:
+    space = spaces.Box(-1.0, 1.0, (ENV_A,), np.float32)
+    planner = make_planner(planner_name, samples=SAMPLES, iterations=ITERS, seed=0)
+    agent = MPCAgent(model, planner, action_space=space, horizon=HORIZON, receding=1, bf16=bf16, fast=fast)
+    rng = np.random.default_rng(0)
+    agent.reset(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
+    warm = model.history  # decisions before the history is full (and one-off allocations)
+    for _ in range((warm + repeats) * FRAMESKIP):
+        agent.act(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
+    return agent.decision_times[warm:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="CEM rows only")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A)
+    norm = Normalizer(NormStats.fit(np.random.default_rng(0).uniform(-1, 1, (1000, ENV_A))))
+    model = WorldModel(cfg, norm.to_dict()).eval()
+    with torch.no_grad():  # non-zero AdaLN gates and head, so no shortcut is taken by accident
+        for p in model.predictor.parameters():
+            p.normal_(0, 0.02)
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    rows = []
+    cases = [("cem", dt, fast) for dt in ("fp32", "bf16") for fast in (False, True)]
+    if not args.quick:
+        cases += [(p, dt, True) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
+    for name, dt, fast in cases:
+        bf16 = dt == "bf16"
+        times = time_decisions(model, name, bf16, fast, args.repeats)
+        flops = decision_flops(model, name, bf16, fast)
+        sec = statistics.median(times)
+        rows.append({"planner": name, "dtype": dt, "rollout": "fast" if fast else "ref",
+                     "samples": SAMPLES, "iterations": ITERS, "horizon": HORIZON,
+                     "decision_s": sec, "decision_s_all": times, "gflop": flops / 1e9,
+                     "gflops": flops / 1e9 / sec, "peak_fraction": flops / 1e9 / sec / peaks[dt]})
+        r = rows[-1]
+        print(f"{name:9s} {dt:5s} {r['rollout']:5s} {sec:8.3f} s/decision  {r['gflop']:7.1f} GFLOP  "
+              f"{r['gflops']:7.1f} GFLOP/s  {100 * r['peak_fraction']:5.1f}% of {dt} peak", flush=True)
+    print(f"\nmatmul peak, 1 thread: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+          f"torch threads = {torch.get_num_threads()}; target <= 0.2 s/decision")
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+           "model": "small preset, obs (3,64,64), frameskip 5, env action dim 2, random weights",
+           "batch_episodes": 1, "matmul_peak_gflops": peaks, "rows": rows,
+           "command": "OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py" + (" --quick" if args.quick else "")}
+    path = Path(__file__).parent / "results" / "plan.json"
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""MPCAgent: encode the history, plan, execute the first actions, re-observe, repeat.
+
+The agent works at two time scales. The env steps every call of :meth:`MPCAgent.act`; the model
+steps every ``frameskip`` env steps (one model action = ``frameskip`` concatenated env actions,
+docs/conventions.md). Every ``frameskip`` env steps the current observation becomes a model
+frame: it is encoded once and appended to a history of the last ``h`` latents, together with the
+model action that led to it. Every ``receding * frameskip`` env steps the agent replans:
+a plan of ``horizon`` normalized model actions, warm-started from the previous plan shifted by the
+``receding`` executed model steps; its first ``receding`` model actions are denormalized, split
+into env actions and queued.
+
+No peeking, by construction: the agent receives observations (numpy arrays) and a goal
+observation only. It holds no env, and its planner sees nothing but an objective over action
+sequences that closes over the model, the latent history and the goal latent. Success and true
+states exist only in the evaluation code that drives the env.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from forethought.data.normalization import Normalizer
+from forethought.planning.costs import goal_cost, rollout_objective
+from forethought.planning.protocols import Cost, Planner, PlanResult
+
+CostSpec = str | Callable[[Tensor], Cost]
+"""``"l1"``/``"l2"`` (distance to the goal latent) or ``make_cost(goal_z (B, D)) -> Cost``."""
+
+
+class MPCAgent:
+    """Receding-horizon planning agent over ``B`` episodes at once.
+
+    Args:
+        model: a trained :class:`~forethought.models.WorldModel` (put in eval mode here).
+        planner: any :class:`~forethought.planning.protocols.Planner`.
+        action_space: the env's bounded ``gymnasium.spaces.Box`` of env actions ``(env_action_dim,)``.
+        horizon: planned model steps ``H``.
+        receding: model steps executed per decision (``1 <= receding <= horizon``).
+        cost: ``"l2"`` (LeWM), ``"l1"`` (V-JEPA 2-AC), or a callable ``goal_z (B, D) -> Cost``.
+        reduce: ``"last"`` or ``"sum"`` over the horizon, for the named costs.
+        normalizer: the action statistics; default ``model.normalization`` (the training set's).
+        device: where the model runs; default the model's device.
+        bf16: bfloat16 autocast for the predictor during planning.
+        fast: the shared-history candidate rollout (``False``: reference path, for benchmarks).
+
+    The frameskip is ``model.action_dim // env_action_dim``: a model action concatenates
+    ``frameskip`` env actions, and the normalizer's statistics are per env-action dimension.
+    """
+
+    def __init__(self, model: torch.nn.Module, planner: Planner, *, action_space: Any, horizon: int = 5,
+                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "last",
+                 normalizer: Normalizer | None = None, device: str | torch.device | None = None,
+                 bf16: bool = False, fast: bool = True) -> None:
+        if not 1 <= receding <= horizon:
+            raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+        self.planner, self.horizon, self.receding = planner, int(horizon), int(receding)
+        self.bf16, self.fast = bf16, fast
+        self._make_cost = self._cost_factory(cost, reduce)
+        low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
+        if low.ndim != 1 or not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError(f"action_space must be a bounded 1-D Box, got low={low}, high={high}")
+        self.env_low, self.env_high = low, high
+        self.env_action_dim = low.shape[0]
+        if model.action_dim % self.env_action_dim:
+            raise ValueError(f"model action dim {model.action_dim} is not a multiple of the env action dim "
+                             f"{self.env_action_dim}: was the model trained on this env?")
+        self.frameskip = model.action_dim // self.env_action_dim
+        if normalizer is None:
+            if model.normalization is None:
+                raise ValueError("the model carries no normalization statistics; pass normalizer=Normalizer(...)")
+            normalizer = Normalizer.from_dict(model.normalization)
+        if normalizer.action.dim != self.env_action_dim:
+            raise ValueError(f"normalizer has {normalizer.action.dim} action dims, the env {self.env_action_dim}")
+        self.normalizer = normalizer
+        # The env's box in normalized model-action space (the normalization is affine per dim).
+        k = self.frameskip
+        self.low = torch.as_tensor(normalizer.normalize_action(np.tile(low, k)), dtype=torch.float32, device=self.device)
+        self.high = torch.as_tensor(normalizer.normalize_action(np.tile(high, k)), dtype=torch.float32, device=self.device)
+        self.decision_times: list[float] = []
+        self.last_result: PlanResult | None = None
+        self._goal_z: Tensor | None = None
+
+    @staticmethod
+    def _cost_factory(cost: CostSpec, reduce: str) -> Callable[[Tensor], Cost]:
+        if callable(cost):
+            return cost
+        goal_cost(torch.zeros(1, 1), cost, reduce)  # validates the names now, not at the first act
+        return lambda goal_z: goal_cost(goal_z, cost, reduce)
+
+    # ------------------------------------------------------------------ observations
+    def _to_batch(self, obs: Any, what: str) -> tuple[Tensor, bool]:
+        """numpy obs ``(B, *env_obs)`` or ``(*env_obs)`` -> model input ``(B, 1, *obs_shape)``."""
+        if not isinstance(obs, np.ndarray):
+            raise TypeError(f"{what} must be a numpy array (an observation), got {type(obs).__name__}")
+        shape = self.model.config.obs_shape
+        pixels = len(shape) == 3
+        single = obs.ndim == len(shape)
+        x = torch.as_tensor(obs[None] if single else obs, device=self.device)
+        if pixels:
+            if x.ndim != 4 or tuple(x.shape[-3:]) != (shape[1], shape[2], shape[0]) or x.dtype != torch.uint8:
+                raise ValueError(f"{what} must be uint8 (B, {shape[1]}, {shape[2]}, {shape[0]}) or (H, W, C) pixels, "
+                                 f"got {obs.dtype} {obs.shape}")
+            x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+        else:
+            x = x.float()
+        return x[:, None], single
+
+    @torch.no_grad()  # not inference_mode: the gradient planner backpropagates through these latents
+    def _encode(self, obs: Any, what: str) -> tuple[Tensor, bool]:
+        x, single = self._to_batch(obs, what)
+        return self.model.encode(x)[:, 0], single  # (B, D)
+
+    # ------------------------------------------------------------------ the loop
+    def reset(self, goal_obs: np.ndarray) -> None:
+        """Start new episodes toward ``goal_obs`` (``(B, H, W, C)`` uint8, or one ``(H, W, C)``).
+
+        Clears the history, the queued actions, the warm start and ``decision_times``.
+        """
+        self._goal_z, _ = self._encode(goal_obs, "goal_obs")
+        self._cost = self._make_cost(self._goal_z)
+        B = self._goal_z.shape[0]
+        self._latents: list[Tensor] = []  # model frames, each (B, D); at most h
+        self._actions: list[Tensor] = []  # normalized model actions between them, each (B, A)
+        self._executed: list[np.ndarray] = []  # env actions since the last model frame, each (B, env_dim)
+        self._queue = np.zeros((B, 0, self.env_action_dim), np.float32)
+        self._plan: Tensor | None = None
+        self._steps = 0
+        self.decision_times = []
+        self.last_result = None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one
+        ``(H, W, C)``): ``(B, env_action_dim)`` float32 (``(env_action_dim,)`` for one obs)."""
+        if self._goal_z is None:
+            raise RuntimeError("call reset(goal_obs) before act(obs)")
+        if not isinstance(obs, np.ndarray):
+            raise TypeError(f"obs must be a numpy array (an observation), got {type(obs).__name__}")
+        k, h = self.frameskip, self.model.history
+        single = obs.ndim == len(self.model.config.obs_shape)
+        if self._steps % k == 0:  # a model frame: encode it once, extend the history
+            z, _ = self._encode(obs, "obs")
+            if z.shape[0] != self._goal_z.shape[0]:
+                raise ValueError(f"obs has batch {z.shape[0]} but reset() got {self._goal_z.shape[0]} goals")
+            if self._latents:  # the k env actions that led here form one model action
+                a = np.concatenate(self._executed, axis=-1)  # (B, k * env_dim)
+                self._actions.append(torch.as_tensor(self.normalizer.normalize_action(a), device=self.device))
+                self._executed = []
+            self._latents.append(z)
+            self._latents = self._latents[-h:]  # invariant: len(actions) == len(latents) - 1
+            self._actions = self._actions[len(self._actions) - len(self._latents) + 1 :]
+        if self._queue.shape[1] == 0:
+            self._decide()
+        action, self._queue = self._queue[:, 0], self._queue[:, 1:]
+        self._executed.append(action)
+        self._steps += 1
+        return action[0] if single else action
+
+    def _decide(self) -> None:
+        """Plan from the current history; queue the first ``receding`` model actions as env actions."""
+        t0 = time.perf_counter()
+        B, H, A, r = self._goal_z.shape[0], self.horizon, self.model.action_dim, self.receding
+        z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
+        a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
+        objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast)
+        if self._plan is None:  # cold start: the mean normalized action
+            init = torch.zeros(B, H, A, device=self.device)
+        else:  # warm start: drop the executed steps, pad with the mean action
+            init = torch.cat([self._plan[:, r:], torch.zeros(B, r, A, device=self.device)], dim=1)
+        validate, self.model.validate_inputs = self.model.validate_inputs, False  # inputs built here
+        try:
+            result = self.planner.plan(objective, init, self.low, self.high)
+        finally:
+            self.model.validate_inputs = validate
+        self._plan, self.last_result = result.actions.detach(), result
+        first = self.normalizer.denormalize_action(result.actions[:, :r].detach().float().cpu().numpy())  # (B, r, A)
+        env = first.reshape(B, r * self.frameskip, self.env_action_dim)  # (B, r*k, env_dim), time-major per step
+        self._queue = np.clip(env, self.env_low, self.env_high).astype(np.float32)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.decision_times.append(time.perf_counter() - t0)

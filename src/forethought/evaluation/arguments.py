@@ -1,0 +1,58 @@
+"""The `forethought eval` options, built without importing torch so `forethought --help` stays fast.
+
+`add_eval_arguments(parser)` adds them; `forethought.evaluation.runner.run_eval(args)` runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+PLANNERS = ("cem", "mppi", "gradient", "random")
+
+EVAL_EPILOG = """examples:
+  forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
+  forethought eval --model runs/tworoom --planner mppi --samples 128 --iterations 5 --out reports/mppi
+  forethought eval --model runs/tworoom --sweep --out reports/scaling        # success vs samples x iterations
+  forethought eval --model runs/tworoom --goal-source env --out reports/env  # env-sampled goals
+
+Start and goal come from held-out episodes of the training run (run.json), the goal --goal-offset
+env steps ahead of the start in the same episode. Every episode runs the full --budget of env
+steps; success is judged once, from the true simulator state, after the last step. A random policy
+is evaluated on the same tasks as a baseline.
+
+writes: OUT/report.json, OUT/report.md, OUT/episodes.gif, OUT/sweep.png (with --sweep)"""
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `forethought eval` options to `parser` (use with `run_eval`)."""
+    parser.epilog = EVAL_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", required=True, help="run folder (with model/ and run.json) or a model folder")
+    parser.add_argument("--out", required=True, help="report folder to write")
+    parser.add_argument("--env", default=None, help="environment id (default: the dataset's)")
+    parser.add_argument("--env-kwargs", default=None,
+                        help="JSON object of env kwargs (default: the dataset's, e.g. image_size)")
+    parser.add_argument("--data", default=None, help="dataset folder (default: the one in the run's run.json)")
+    parser.add_argument("--planner", choices=PLANNERS, default="cem", help="planner (default cem)")
+    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
+    parser.add_argument("--goal-source", choices=("dataset", "env"), default="dataset",
+                        help="dataset: goal = the held-out episode's state --goal-offset steps later (default); "
+                             "env: random start and env-sampled goal")
+    parser.add_argument("--goal-offset", type=int, default=25, help="env steps from start to goal (default 25)")
+    parser.add_argument("--budget", type=int, default=50, help="env steps per episode (default 50)")
+    parser.add_argument("--samples", type=int, default=None, help="candidates per planning iteration")
+    parser.add_argument("--iterations", type=int, default=None, help="planner iterations per decision")
+    parser.add_argument("--horizon", type=int, default=None, help="planning horizon in model steps")
+    parser.add_argument("--receding", type=int, default=None, help="model steps executed before replanning")
+    parser.add_argument("--batch", type=int, default=50, help="episodes planned together (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of tasks, envs and planner (default 0)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also sweep the planning budget (samples x iterations) and plot success against it")
+    parser.add_argument("--sweep-pairs", default=None,
+                        help="samples x iterations pairs for --sweep, e.g. '16x1,32x3,64x5' (default: a 5-point ladder)")
+    parser.add_argument("--gif-episodes", type=int, default=4, help="episodes shown in episodes.gif (0: none)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the random-policy baseline")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return parser

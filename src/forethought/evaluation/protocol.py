@@ -1,0 +1,312 @@
+"""The planning-success protocol: run an agent for a fixed budget, then judge success once.
+
+What makes it honest (DESIGN.md, "Planning and evaluation" and the pitfalls list):
+
+* The agent gets numpy observations only: a fresh uint8 copy of the goal image at `reset`
+  and of the current images at each `act`. It never gets an env, a state, a reward or a flag.
+* While the agent's code runs, the simulator's state and success methods are replaced by a
+  tripwire that raises `ProtocolViolation`, so an agent that smuggled a reference to our envs
+  still cannot read the true state or ask for success.
+* Every episode runs the full `budget` env steps. Nothing stops on success (the env's reward,
+  which is its success flag, is dropped unread); success is computed once, from the true state
+  after the last step. Reaching the goal at step 10 and leaving it by step 50 is a failure.
+* An env that ends early (terminated/truncated) keeps its last observation and is not stepped
+  again; the count is reported.
+
+The same loop runs the random-policy baseline (`RandomAgent`), so both numbers share tasks,
+seeds and judging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from forethought.evaluation.stats import time_summary, wilson_interval
+from forethought.evaluation.tasks import Task
+
+DEFAULT_BUDGET = 50
+DEFAULT_BATCH = 50
+# Methods of the GoalEnv protocol that reveal or change the true state: off limits to agents.
+_SEALED = ("success", "get_state", "set_state", "sample_goal_state", "set_goal_state", "render_goal", "render_state")
+
+
+class ProtocolViolation(RuntimeError):
+    """Something reached for the simulator's state or success while the agent was acting."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the protocol drives. Optionally exposes `decision_times: list[float]` (s per plan call)."""
+
+    def reset(self, goal_obs: np.ndarray) -> None:
+        """Start `B` episodes towards the goal images `goal_obs`, uint8 `(B, H, W, C)`."""
+        ...
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """One env action per episode for the current images `obs` uint8 `(B, H, W, C)`: `(B, A)`."""
+        ...
+
+
+class RandomAgent:
+    """Uniform random env actions in the Box `[low, high]`, from a seeded generator (the baseline)."""
+
+    def __init__(self, low: Any, high: Any, seed: int = 0) -> None:
+        self.low = np.asarray(low, dtype=np.float32).reshape(-1)
+        self.high = np.asarray(high, dtype=np.float32).reshape(-1)
+        if self.low.shape != self.high.shape or not np.all(np.isfinite(self.low)) or not np.all(self.high > self.low):
+            raise ValueError(f"RandomAgent needs finite bounds with low < high, got {low} and {high}")
+        self.rng = np.random.default_rng(seed)
+        self.decision_times: list[float] = []  # it never plans
+
+    @classmethod
+    def for_space(cls, action_space: Any, seed: int = 0) -> RandomAgent:
+        return cls(action_space.low, action_space.high, seed=seed)
+
+    def reset(self, goal_obs: np.ndarray) -> None:
+        pass  # the goal is ignored: that is the point of the baseline
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high, size=(len(obs), self.low.size)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """The outcome of one task. Distances are Euclidean in the env's true-state space
+    (for TwoRoom: the agent's distance to the goal position, in arena units)."""
+
+    task: int
+    episode: int
+    start_row: int
+    success: bool
+    initial_distance: float
+    final_distance: float
+    ended_early: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class EpisodeFrames:
+    """What the GIF shows of one episode: `obs` uint8 `(budget+1, H, W, C)`, `goal` `(H, W, C)`."""
+
+    task: int
+    obs: np.ndarray
+    goal: np.ndarray
+    success: bool
+
+
+@dataclass
+class EvalResult:
+    """All episodes of one method, with timings. `summary()` is what goes into report.json."""
+
+    name: str
+    episodes: list[EpisodeResult]
+    budget: int
+    batch: int
+    seed: int
+    decision_times: list[float] = field(default_factory=list)  # s per planning call (all B episodes)
+    step_times: list[float] = field(default_factory=list)  # s per agent.act call (all B episodes)
+    env_steps: int = 0
+    wall_time: float = 0.0
+    frames: list[EpisodeFrames] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_success(self) -> int:
+        return sum(e.success for e in self.episodes)
+
+    @property
+    def success_rate(self) -> float:
+        return self.num_success / len(self.episodes) if self.episodes else 0.0
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return wilson_interval(self.num_success, len(self.episodes))
+
+    def summary(self) -> dict[str, Any]:
+        final = np.array([e.final_distance for e in self.episodes])
+        return {
+            "name": self.name,
+            "episodes": len(self.episodes),
+            "successes": self.num_success,
+            "success_rate": self.success_rate,
+            "ci95": list(self.ci95),
+            "mean_final_distance": float(final.mean()) if final.size else None,
+            "ended_early": sum(e.ended_early for e in self.episodes),
+            "budget": self.budget,
+            "batch": self.batch,
+            "seed": self.seed,
+            "env_steps": self.env_steps,
+            "wall_time_s": self.wall_time,
+            "decision_time_s": time_summary(self.decision_times),
+            "step_time_s": time_summary(self.step_times),
+            "config": self.config,
+            "per_episode": [e.to_dict() for e in self.episodes],
+        }
+
+
+_MISSING = object()
+
+
+def _tripwire(name: str) -> Callable[..., Any]:
+    def tripped(*args: Any, **kwargs: Any) -> Any:
+        raise ProtocolViolation(f"env.{name}() was called while the agent was acting. Agents and planners see "
+                                "observations only; success is judged by the evaluation after the budget.")
+    return tripped
+
+
+@contextlib.contextmanager
+def sealed(envs: Sequence[Any]) -> Iterator[None]:
+    """Replace the true-state and success methods of `envs` by tripwires for the duration."""
+    saved = []
+    for env in envs:
+        inner = env.unwrapped
+        for name in _SEALED:
+            if hasattr(inner, name):
+                saved.append((inner, name, inner.__dict__.get(name, _MISSING)))
+                setattr(inner, name, _tripwire(name))  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        for inner, name, old in reversed(saved):
+            if old is _MISSING:
+                del inner.__dict__[name]
+            else:
+                setattr(inner, name, old)
+
+
+def _fresh(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """A fresh `(B, ...)` copy per call: the agent cannot alias env buffers or alter what is recorded.
+
+    (Not marked read-only: `torch.as_tensor` warns on read-only arrays, and the copy is the agent's.)
+    """
+    return np.stack([np.asarray(a) for a in arrays])
+
+
+def _as_agent(agent: Agent | Callable[[], Agent]) -> Agent:
+    if hasattr(agent, "act") and hasattr(agent, "reset"):
+        return agent  # type: ignore[return-value]
+    if callable(agent):
+        made = agent()
+        if hasattr(made, "act") and hasattr(made, "reset"):
+            return made
+    raise TypeError(f"evaluate needs an agent with reset(goal_obs) and act(obs), or a factory returning one; "
+                    f"got {type(agent).__name__}")
+
+
+def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[str, Any] | None,
+             tasks: Sequence[Task], *, budget: int = DEFAULT_BUDGET, batch: int = DEFAULT_BATCH, seed: int = 0,
+             record: int = 0, name: str = "agent", config: dict[str, Any] | None = None,
+             make_env: Callable[[], Any] | None = None, progress: bool = False) -> EvalResult:
+    """Run `agent` on every task for exactly `budget` env steps; judge success after the last step.
+
+    Tasks run in chunks of `B = min(len(tasks), batch)` parallel envs, each chunk one `agent.reset`.
+    Env `k` (task index) is reset with `seed + k`. The first `record` tasks keep their frames for
+    the GIF. `make_env` overrides env creation (`forethought.envs.make(env_id, **env_kwargs)` with
+    a time limit of `budget` steps); it exists for tests. Returns an `EvalResult`.
+    """
+    if budget < 1:
+        raise ValueError(f"evaluate: budget must be >= 1 env step, got {budget}")
+    if batch < 1:
+        raise ValueError(f"evaluate: batch must be >= 1, got {batch}")
+    if not tasks:
+        raise ValueError("evaluate: no tasks given")
+    agent = _as_agent(agent)
+    if make_env is None:
+        from forethought.envs import make
+
+        kwargs = dict(env_kwargs or {})
+        kwargs.setdefault("max_episode_steps", budget)  # the built-in limit must not cut the budget short
+        make_env = lambda: make(env_id, **kwargs)  # noqa: E731
+    b = min(len(tasks), batch)
+    envs = [make_env() for _ in range(b)]
+    for env in envs:
+        missing = [m for m in ("set_state", "set_goal_state", "render_goal", "success") if not hasattr(env.unwrapped, m)]
+        if missing:
+            raise ValueError(f"{env_id} does not implement the GoalEnv protocol (missing {missing}); "
+                             "evaluation needs settable states and a success check")
+    result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks) * budget, unit="step", desc=name)
+    t_start = time.perf_counter()
+    try:
+        for lo in range(0, len(tasks), b):
+            chunk = list(range(lo, min(lo + b, len(tasks))))
+            _run_chunk(agent, envs[: len(chunk)], tasks, chunk, budget, seed, record, result, bar)
+    finally:
+        for env in envs:
+            env.close()
+        if bar is not None:
+            bar.close()
+    result.wall_time = time.perf_counter() - t_start
+    return result
+
+
+def _run_chunk(agent: Agent, envs: list[Any], tasks: Sequence[Task], chunk: list[int], budget: int, seed: int,
+               record: int, result: EvalResult, bar: Any) -> None:
+    obs, goals, states = [], [], []
+    for env, k in zip(envs, chunk):
+        task = tasks[k]
+        o, info = env.reset(seed=seed + k, options={"state": task.start_state, "goal_state": task.goal_state})
+        obs.append(o)
+        goals.append(env.unwrapped.render_goal())
+        states.append(np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64))
+    start_states = [s.copy() for s in states]
+    action_dim = int(np.prod(envs[0].action_space.shape))
+    done = [False] * len(envs)
+    steps = [0] * len(envs)
+    recorded = {k: [o] for k, o in zip(chunk, obs) if k < record}
+    with sealed(envs):
+        agent.reset(_fresh(goals))
+    times = getattr(agent, "decision_times", None)
+    n0 = len(times) if times is not None else 0  # reset may have cleared it: count from here
+    for _ in range(budget):
+        agent_obs = _fresh(obs)
+        t0 = time.perf_counter()
+        with sealed(envs):
+            actions = agent.act(agent_obs)
+        result.step_times.append(time.perf_counter() - t0)
+        actions = np.asarray(actions, dtype=np.float32)
+        if actions.shape != (len(envs), action_dim) or not np.all(np.isfinite(actions)):
+            raise ValueError(f"agent.act must return finite env actions of shape ({len(envs)}, {action_dim}), "
+                             f"got shape {actions.shape}")
+        for j, env in enumerate(envs):
+            if done[j]:
+                continue  # ended early: keep its last observation and state
+            # The reward (the env's own success flag) is dropped unread: never stop on success.
+            o, _, terminated, truncated, info = env.step(actions[j])
+            obs[j] = o
+            states[j] = np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64)
+            done[j] = bool(terminated or truncated)
+            steps[j] += 1
+            result.env_steps += 1
+        for k, o in zip(chunk, obs):
+            if k in recorded:
+                recorded[k].append(o)
+        if bar is not None:
+            bar.update(len(envs))
+    times = getattr(agent, "decision_times", None)
+    if times is not None:
+        result.decision_times.extend(float(t) for t in list(times)[n0:])
+    # Judged once, here, from the true final state: the only call to success() in the protocol.
+    for j, (env, k) in enumerate(zip(envs, chunk)):
+        task = tasks[k]
+        success = bool(env.unwrapped.success(states[j], task.goal_state))
+        result.episodes.append(EpisodeResult(
+            task=k, episode=task.episode, start_row=task.start_row, success=success,
+            initial_distance=float(np.linalg.norm(start_states[j] - task.goal_state)),
+            final_distance=float(np.linalg.norm(states[j] - task.goal_state)),
+            ended_early=steps[j] < budget,
+        ))
+        if k in recorded:
+            result.frames.append(EpisodeFrames(task=k, obs=np.stack(recorded[k]), goal=goals[j], success=success))

@@ -1,0 +1,78 @@
+"""Shared planner plumbing: input checks, bounds, seeded generators, best-so-far tracking."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from forethought.planning.protocols import Objective
+
+
+def check_problem(init: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate ``init (B, H, A)`` and finite bounds ``(A,)``; returns them as float on init's device."""
+    if init.ndim != 3:
+        raise ValueError(f"init must be (B, H, A) actions, got shape {tuple(init.shape)}")
+    A = init.shape[-1]
+    low = torch.as_tensor(low, dtype=init.dtype, device=init.device)
+    high = torch.as_tensor(high, dtype=init.dtype, device=init.device)
+    if low.shape != (A,) or high.shape != (A,):
+        raise ValueError(f"low and high must have shape (A={A},), got {tuple(low.shape)} and {tuple(high.shape)}")
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()) or (low > high).any():
+        raise ValueError(f"bounds must be finite with low <= high, got low={low.tolist()} high={high.tolist()}")
+    if not torch.isfinite(init).all():
+        raise ValueError("init contains NaN or inf")
+    return init.clamp(low, high), low, high
+
+
+def check_costs(costs: Tensor, batch: int, n: int) -> Tensor:
+    """The objective's output must be ``(B, N)`` and finite where it matters."""
+    if costs.shape != (batch, n):
+        raise ValueError(f"the objective must return costs of shape (B={batch}, N={n}), got {tuple(costs.shape)}")
+    return costs.float().nan_to_num(nan=float("inf"))  # a NaN candidate is never the best
+
+
+class Seeded:
+    """Owns one ``torch.Generator`` per device, seeded once: two planners built with the same seed
+    give the same plans call after call, and consecutive calls draw fresh samples."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = int(seed)
+        self._gens: dict[str, torch.Generator] = {}
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        key = str(device)
+        if key not in self._gens:
+            self._gens[key] = torch.Generator(device=device).manual_seed(self._seed)
+        return self._gens[key]
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the random streams from ``seed`` (default: the configured seed)."""
+        if seed is not None:
+            self._seed = int(seed)
+        self._gens = {}
+
+
+class Best:
+    """Best-so-far per episode over many ``(B, N)`` evaluations."""
+
+    def __init__(self, init: Tensor) -> None:
+        B = init.shape[0]
+        self.actions = init.clone()
+        self.cost = torch.full((B,), float("inf"), device=init.device)
+        self.trace: list[Tensor] = []
+
+    def update(self, candidates: Tensor, costs: Tensor) -> None:
+        """``candidates (B, N, H, A)``, ``costs (B, N)``."""
+        c, i = costs.min(dim=1)  # per episode, never across the batch
+        better = c < self.cost
+        pick = candidates[torch.arange(candidates.shape[0], device=candidates.device), i]
+        self.actions = torch.where(better[:, None, None], pick, self.actions)
+        self.cost = torch.where(better, c, self.cost)
+
+    def end_iteration(self) -> None:
+        self.trace.append(self.cost.clone())
+
+
+def evaluate(objective: Objective, candidates: Tensor) -> Tensor:
+    """``objective(candidates (B, N, H, A))`` checked to be ``(B, N)``."""
+    return check_costs(objective(candidates), candidates.shape[0], candidates.shape[1])

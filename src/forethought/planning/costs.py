@@ -1,0 +1,78 @@
+"""Costs over imagined latents, and the objective that closes over a world model.
+
+* :func:`goal_cost`: distance from predicted latents to the goal latent; ``"l1"`` is the mean
+  absolute difference (V-JEPA 2-AC), ``"l2"`` the mean squared difference (LeWM), on the last
+  predicted step or summed over all steps. Any callable with the :data:`Cost` signature works the
+  same way (e.g. a learned reward at test time).
+* :func:`rollout_objective`: turns a cost into an :data:`Objective` over candidate actions by
+  rolling all ``N`` candidates of all ``B`` episodes through the predictor in one batch. It
+  encodes nothing: the caller encodes the history and the goal once per decision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import Tensor
+
+from forethought.planning.protocols import Cost, Objective
+
+NORMS = ("l1", "l2")
+REDUCTIONS = ("last", "sum")
+
+
+def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last") -> Cost:
+    """A cost ``(latents (B, N, H, D), actions (B, N, H, A)) -> (B, N)`` toward ``goal_z (B, D)``."""
+    if norm not in NORMS:
+        raise ValueError(f"Unknown cost norm {norm!r}; available: {', '.join(NORMS)}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"Unknown cost reduction {reduce!r}; available: {', '.join(REDUCTIONS)}")
+    if goal_z.ndim != 2:
+        raise ValueError(f"goal_z must be (B, D) goal latents, got shape {tuple(goal_z.shape)}")
+
+    def cost(latents: Tensor, actions: Tensor) -> Tensor:
+        if latents.ndim != 4 or latents.shape[0] != goal_z.shape[0] or latents.shape[-1] != goal_z.shape[-1]:
+            raise ValueError(f"latents must be (B={goal_z.shape[0]}, N, H, D={goal_z.shape[-1]}), got {tuple(latents.shape)}")
+        diff = latents - goal_z[:, None, None, :]  # (B, N, H, D)
+        per_step = diff.abs().mean(-1) if norm == "l1" else diff.pow(2).mean(-1)  # (B, N, H)
+        return per_step[..., -1] if reduce == "last" else per_step.sum(-1)
+
+    return cost
+
+
+def rollout_objective(
+    model: torch.nn.Module,
+    z_hist: Tensor,
+    a_hist: Tensor | None,
+    cost: Cost,
+    *,
+    bf16: bool = False,
+    fast: bool = True,
+) -> Objective:
+    """Objective ``actions (B, N, H, A) -> (B, N)``: ``cost(model.rollout_candidates(...), actions)``.
+
+    Args:
+        model: a :class:`~forethought.models.WorldModel` in eval mode.
+        z_hist: ``(B, L, D)`` latents of the last ``L <= h`` model-step frames (encoded once).
+        a_hist: ``(B, L-1, A)`` normalized model actions between those frames, or ``None`` when
+            ``L = 1``.
+        cost: see :data:`~forethought.planning.protocols.Cost`.
+        bf16: run the predictor under bfloat16 autocast (latents are cast back to float32 before
+            the cost, so costs keep their resolution).
+        fast: the shared-history rollout (``WorldModel.rollout_candidates(fast=True)``); ``False``
+            is the reference path that repeats the history per candidate.
+    """
+    if z_hist.ndim != 3:
+        raise ValueError(f"z_hist must be (B, L, D), got shape {tuple(z_hist.shape)}")
+    if a_hist is not None and a_hist.shape[1] == 0:
+        a_hist = None
+    device_type = z_hist.device.type
+
+    def objective(actions: Tensor) -> Tensor:
+        ctx = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            latents = model.rollout_candidates(z_hist, actions, a_hist, fast=fast)  # (B, N, H, D)
+        return cost(latents.float(), actions)
+
+    return objective

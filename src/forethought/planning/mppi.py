@@ -1,0 +1,87 @@
+"""Model-predictive path integral control (Williams et al. 2017; as in TD-MPC2's planner).
+
+Per episode: sample ``samples`` sequences around the mean, keep the ``elites`` cheapest (as
+TD-MPC2 does), weight them by ``softmax(-s / temperature)`` and move the mean and std to their
+weighted average and spread. ``s = (cost - min) / (max - min)`` over the episode's elites, so the
+temperature is scale free (the same setting works for L1 and L2 latent costs and for a cost
+that shrinks as the plan improves); low temperatures approach the single best sample, high ones
+plain CEM. The mean is one of the samples; the best sequence seen is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from forethought.planning.common import Best, Seeded, check_problem, evaluate
+from forethought.planning.protocols import Objective, PlanResult
+
+
+@dataclass(frozen=True)
+class MPPIConfig:
+    """MPPI settings; the budget is ``samples * iterations`` objective evaluations per episode.
+
+    Attributes:
+        samples: candidate sequences per iteration and episode (the mean is one of them).
+        iterations: updates of the sampling distribution.
+        elites: cheapest candidates that get a weight (default: 10% of samples, at least 2).
+        temperature: softmax temperature relative to the elites' cost range (smaller = greedier).
+        init_std: initial standard deviation in normalized action units.
+        min_std: floor of the standard deviation.
+        seed: seed of the planner's random stream.
+    """
+
+    samples: int = 300
+    iterations: int = 30
+    elites: int | None = None
+    temperature: float = 0.5
+    init_std: float = 1.0
+    min_std: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples < 2 or self.iterations < 1:
+            raise ValueError(f"MPPI needs samples >= 2 and iterations >= 1, got {self.samples}, {self.iterations}")
+        if self.elites is None:
+            object.__setattr__(self, "elites", max(2, self.samples // 10))
+        if not 1 <= self.elites <= self.samples:
+            raise ValueError(f"MPPI elites must be in [1, samples={self.samples}], got {self.elites}")
+        if not self.temperature > 0:
+            raise ValueError(f"MPPI temperature must be > 0 (it is relative to the elites' cost range; try 0.1-1), "
+                             f"got {self.temperature}")
+        if not (self.init_std > 0 and 0 <= self.min_std <= self.init_std):
+            raise ValueError(f"MPPI needs init_std > 0 and 0 <= min_std <= init_std, got {self.init_std}, {self.min_std}")
+
+
+class MPPI(Seeded):
+    """Information-theoretic MPC: exponentially weighted averaging of sampled sequences."""
+
+    def __init__(self, config: MPPIConfig | None = None, **overrides: object) -> None:
+        self.config = config if config is not None else MPPIConfig(**overrides)  # type: ignore[arg-type]
+        super().__init__(self.config.seed)
+
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner`."""
+        cfg = self.config
+        mean, low, high = check_problem(init, low, high)
+        B, H, A = mean.shape
+        gen = self.generator(mean.device)
+        std = torch.full_like(mean, cfg.init_std)
+        best = Best(mean)
+        with torch.inference_mode():
+            for _ in range(cfg.iterations):
+                noise = torch.randn((B, cfg.samples - 1, H, A), generator=gen, device=mean.device, dtype=mean.dtype)
+                cand = torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)
+                costs = evaluate(objective, cand)  # (B, N)
+                best.update(cand, costs)
+                best.end_iteration()
+                top, idx = costs.topk(cfg.elites, dim=1, largest=False)  # (B, K), per episode
+                elites = torch.gather(cand, 1, idx[:, :, None, None].expand(B, cfg.elites, H, A))
+                lo, hi = top[:, :1], top[:, -1:]
+                score = ((top - lo) / (hi - lo).clamp_min(1e-12)).nan_to_num(nan=1.0)  # in [0, 1]
+                w = torch.softmax(-score / cfg.temperature, dim=1)[:, :, None, None]  # (B, K, 1, 1)
+                mean = (w * elites).sum(dim=1)
+                std = (w * (elites - mean[:, None]).pow(2)).sum(dim=1).sqrt().clamp_min(cfg.min_std)
+        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)

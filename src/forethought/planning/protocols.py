@@ -1,0 +1,56 @@
+"""What a planner sees, and what it returns (DESIGN.md "Core interfaces").
+
+A planner minimises an :data:`Objective` over action sequences inside a box. It never sees a
+model class, a simulator, a true state or a success flag: the objective closes over the world
+model, the current latent history and the goal latent (see :mod:`forethought.planning.costs`).
+
+Shapes (docs/conventions.md): ``B`` episodes, ``N`` candidates, horizon ``H``, model action dim
+``A`` (normalized, frameskip-concatenated); candidates ``(B, N, H, A)``, costs ``(B, N)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor
+
+Cost = Callable[[Tensor, Tensor], Tensor]
+"""``cost(latents (B, N, H, D), actions (B, N, H, A)) -> (B, N)``; lower is better."""
+
+Objective = Callable[[Tensor], Tensor]
+"""``objective(actions (B, N, H, A)) -> (B, N)``: a cost of whole action sequences."""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The outcome of one :meth:`Planner.plan` call.
+
+    Attributes:
+        actions: ``(B, H, A)`` the best sequence found per episode (inside the bounds).
+        cost: ``(B,)`` its objective value.
+        trace: ``(iterations, B)`` best cost found so far after each iteration.
+        evaluations: candidate sequences evaluated per episode (the budget actually spent;
+            a gradient step counts as one evaluation per sequence, its backward pass aside).
+    """
+
+    actions: Tensor
+    cost: Tensor
+    trace: Tensor
+    evaluations: int
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Minimises an objective over ``(B, H, A)`` action sequences in the box ``[low, high]``.
+
+    Batched over episodes and candidates: the objective is called with ``(B, N, H, A)``, never
+    with one episode or one candidate at a time, and each episode keeps its own statistics.
+    """
+
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
+        """Plan from ``init (B, H, A)`` (zeros, the mean normalized action, for a cold start; the
+        previous plan shifted by the executed steps for a warm start), with ``low``/``high``
+        ``(A,)`` bounds; returns actions ``(B, H, A)`` with ``low <= a <= high``."""
+        ...

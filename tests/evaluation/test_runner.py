@@ -1,0 +1,84 @@
+"""`run_eval` end to end: a tiny trained model, the MPC agent with CEM, the report folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import pytest
+
+from forethought.evaluation.arguments import add_eval_arguments
+from forethought.evaluation.runner import RunPaths, run_eval
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("PIL")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tworoom_store, tmp_path_factory):
+    from forethought.training.api import train
+
+    out = tmp_path_factory.mktemp("eval_run") / "run"
+    train(tworoom_store.path, out, preset="tiny", steps=2, warmup_steps=0, progress=False, tensorboard=False)
+    return out
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return add_eval_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def _without_times(obj):
+    if isinstance(obj, dict):
+        return {k: _without_times(v) for k, v in obj.items() if not k.endswith("time_s")}
+    if isinstance(obj, list):
+        return [_without_times(v) for v in obj]
+    return obj
+
+
+COMMON = ("--planner", "cem", "--episodes", "4", "--budget", "6", "--samples", "8", "--iterations", "2",
+          "--horizon", "2", "--batch", "3", "--gif-episodes", "1", "--no-progress", "--seed", "3")
+
+
+def test_eval_writes_a_reproducible_report(run_dir, tmp_path, capsys):
+    reports = []
+    for name in ("a", "b"):
+        assert run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / name), *COMMON,
+                              "--sweep", "--sweep-pairs", "4x1,8x2")) == 0
+        reports.append(json.loads((tmp_path / name / "report.json").read_text()))
+    a, b = reports
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"report.json", "report.md", "episodes.gif", "sweep.png"}
+    assert set(a["results"]) == {"mpc-cem", "random"}
+    mpc = a["results"]["mpc-cem"]
+    assert mpc["episodes"] == 4 and mpc["env_steps"] == 4 * 6 and mpc["batch"] == 3
+    assert mpc["decision_time_s"]["count"] == 2 * 6  # receding 1, frameskip 1: one plan per step, 2 chunks
+    assert a["meta"]["planner"]["samples"] == 8 and a["meta"]["planner"]["horizon"] == 2
+    run = json.loads((run_dir / "run.json").read_text())
+    assert {t["episode"] for t in a["meta"]["tasks"]} <= set(run["val_episodes"])  # held out from training
+    assert [r["budget"] for r in a["sweep"]] == [4, 16]
+    a["meta"].pop("command"), b["meta"].pop("command")
+    assert _without_times(a) == _without_times(b)  # same seed: same numbers, only timings differ
+    assert "| mpc-cem |" in capsys.readouterr().out
+
+
+def test_model_folder_without_run_json_falls_back_and_says_so(run_dir, tworoom_store, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(run_dir / "model", model)
+    paths = RunPaths.resolve(model)
+    assert paths.run is None and paths.data is None
+    with pytest.raises(ValueError, match="--data"):
+        run_eval(_args("--model", str(model), "--out", str(tmp_path / "r"), *COMMON))
+    assert run_eval(_args("--model", str(model), "--data", str(tworoom_store.path), "--out", str(tmp_path / "r"),
+                          *COMMON, "--no-baseline", "--gif-episodes", "0")) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert "NOT guaranteed" in report["meta"]["tasks_note"]
+    assert {t["episode"] for t in report["meta"]["tasks"]} <= {18, 19}  # the last 10% of 20 episodes
+    assert set(report["results"]) == {"mpc-cem"} and "gif" not in report["files"]
+
+
+def test_env_sampled_goals_and_bad_paths(run_dir, tmp_path):
+    assert run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / "e"), *COMMON, "--goal-source", "env")) == 0
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert report["meta"]["goal_offset"] is None and all(t["episode"] == -1 for t in report["meta"]["tasks"])
+    with pytest.raises(FileNotFoundError, match="run folder"):
+        run_eval(_args("--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")))

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+
+from forethought.envs import make
+from forethought.evaluation.tasks import held_out_episodes, sample_env_tasks, sample_tasks
+
+from .conftest import ENV_ID
+
+HELD_OUT = [2, 5, 11, 17]
+
+
+def test_tasks_are_deterministic_and_seed_dependent(tworoom_store):
+    a = sample_tasks(tworoom_store, HELD_OUT, 10, goal_offset=25, seed=7)
+    b = sample_tasks(tworoom_store, HELD_OUT, 10, goal_offset=25, seed=7)
+    c = sample_tasks(tworoom_store, HELD_OUT, 10, goal_offset=25, seed=8)
+    assert [t.to_dict() for t in a] == [t.to_dict() for t in b]
+    assert [(t.episode, t.start_row) for t in a] != [(t.episode, t.start_row) for t in c]
+
+
+def test_tasks_come_from_held_out_episodes_with_goal_offset_ahead(tworoom_store):
+    tasks = sample_tasks(tworoom_store, HELD_OUT, 12, goal_offset=25, seed=0)
+    assert len(tasks) == 12
+    # Each held-out episode is used once before any is repeated.
+    assert sorted(t.episode for t in tasks[:4]) == HELD_OUT
+    for t in tasks:
+        assert t.episode in HELD_OUT
+        ep = tworoom_store.episode(t.episode)
+        assert 0 <= t.start_row and t.start_row + 25 <= ep.num_steps
+        np.testing.assert_array_equal(t.start_state, ep.state[t.start_row])
+        np.testing.assert_array_equal(t.goal_state, ep.state[t.start_row + 25])  # same episode, 25 steps on
+    rows = {t.start_row for t in tasks}
+    assert len(rows) > 3  # start rows are spread, not always 0
+
+
+def test_tasks_refuse_impossible_offsets(tworoom_store):
+    with pytest.raises(ValueError, match="goal_offset"):
+        sample_tasks(tworoom_store, HELD_OUT, 5, goal_offset=41)  # episodes have 40 steps
+    with pytest.raises(ValueError, match="episode ids"):
+        sample_tasks(tworoom_store, [99], 5)
+    with pytest.raises(ValueError, match="no held-out"):
+        sample_tasks(tworoom_store, [], 5)
+    assert sample_tasks(tworoom_store, HELD_OUT, 2, goal_offset=40)[0].start_row == 0  # the edge case fits
+
+
+def test_held_out_episodes_from_run_json(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"train_episodes": [0, 1, 3], "val_episodes": [2, 4]}))
+    ids, note = held_out_episodes(tmp_path, 5)
+    assert ids == [2, 4] and "held-out" in note
+    ids, note = held_out_episodes(tmp_path / "nothing", 20)
+    assert ids == [18, 19] and "NOT guaranteed" in note
+
+
+def test_env_sampled_tasks_are_deterministic():
+    env = make(ENV_ID, image_size=16)
+    a, b = sample_env_tasks(env, 5, seed=1), sample_env_tasks(env, 5, seed=1)
+    assert all(np.array_equal(x.start_state, y.start_state) and np.array_equal(x.goal_state, y.goal_state)
+               for x, y in zip(a, b))
+    assert not np.array_equal(a[0].goal_state, a[1].goal_state)
+    assert all(env.unwrapped.in_free_space(t.goal_state) and env.unwrapped.in_free_space(t.start_state) for t in a)

@@ -1,0 +1,92 @@
+"""Goal costs, the rollout objective, and the fast candidate rollout it uses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from forethought.models import PredictorConfig, WorldModel, WorldModelConfig
+from forethought.planning import goal_cost, rollout_objective
+
+D, A = 8, 4
+
+
+def _model(kind: str = "transformer", history: int = 3) -> WorldModel:
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(obs_shape=(5,), action_dim=A, latent_dim=D, history=history,
+                           encoder=WorldModelConfig.preset("tiny", (5,), A).encoder,
+                           predictor=PredictorConfig(kind=kind, width=32, depth=2, heads=4))
+    m = WorldModel(cfg).eval()
+    with torch.no_grad():  # zero-initialised heads would hide the actions; randomise the predictor
+        for p in m.predictor.parameters():
+            p.normal_(0, 0.3)
+    return m
+
+
+def test_goal_cost_values() -> None:
+    goal = torch.tensor([[0.0, 0.0], [1.0, 1.0]])  # (B=2, D=2)
+    lat = torch.zeros(2, 1, 3, 2)  # (B, N=1, H=3, D)
+    lat[0, 0, :, 0] = torch.tensor([1.0, 2.0, 3.0])
+    acts = torch.zeros(2, 1, 3, 1)
+    assert goal_cost(goal, "l1", "last")(lat, acts).tolist() == [[1.5], [1.0]]
+    assert goal_cost(goal, "l2", "last")(lat, acts).tolist() == [[4.5], [1.0]]
+    assert goal_cost(goal, "l1", "sum")(lat, acts).tolist() == [[3.0], [3.0]]
+    assert goal_cost(goal, "l2", "sum")(lat, acts).tolist() == [[7.0], [3.0]]
+    with pytest.raises(ValueError, match="available: l1, l2"):
+        goal_cost(goal, "l3")
+    with pytest.raises(ValueError, match="available: last, sum"):
+        goal_cost(goal, "l2", "mean")
+
+
+@pytest.mark.parametrize("kind", ["transformer", "mlp"])
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_objective_equals_rolling_each_candidate_alone(kind: str, L: int) -> None:
+    m = _model(kind)
+    B, N, H = 2, 5, 4
+    z, past = torch.randn(B, L, D), torch.randn(B, L - 1, A)
+    acts, goal = torch.randn(B, N, H, A), torch.randn(B, D)
+    cost = goal_cost(goal, "l2", "sum")
+    with torch.no_grad():
+        got = rollout_objective(m, z, past if L > 1 else None, cost)(acts)  # (B, N)
+        for b in range(B):
+            for n in range(N):
+                lat = m.rollout(z[b : b + 1], acts[b : b + 1, n], past[b : b + 1] if L > 1 else None)
+                ref = goal_cost(goal[b : b + 1], "l2", "sum")(lat[:, None], acts[b : b + 1, n][:, None])
+                torch.testing.assert_close(got[b, n], ref[0, 0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("history", [1, 3, 4])
+def test_fast_rollout_equals_reference(history: int) -> None:
+    m = _model("transformer", history)
+    B, N, H = 3, 7, 6
+    for L in range(1, history + 1):
+        z, past, acts = torch.randn(B, L, D), torch.randn(B, L - 1, A), torch.randn(B, N, H, A)
+        with torch.no_grad():
+            fast = m.rollout_candidates(z, acts, past, fast=True)
+            slow = m.rollout_candidates(z, acts, past, fast=False)
+        assert fast.shape == (B, N, H, D)
+        torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-4)
+        # A history longer than h is cut to the last h, exactly as rollout does.
+    z, past, acts = torch.randn(B, history + 2, D), torch.randn(B, history + 1, A), torch.randn(B, N, H, A)
+    with torch.no_grad():
+        ref = m.rollout(z.repeat_interleave(N, 0), acts.reshape(B * N, H, A), past.repeat_interleave(N, 0))
+        torch.testing.assert_close(m.rollout_candidates(z, acts, past), ref.view(B, N, H, D), rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_objective_is_close_and_float32() -> None:
+    m = _model()
+    z, past, acts, goal = torch.randn(2, 3, D), torch.randn(2, 2, A), torch.randn(2, 6, 3, A), torch.randn(2, D)
+    cost = goal_cost(goal, "l1")
+    with torch.no_grad():
+        c32 = rollout_objective(m, z, past, cost)(acts)
+        c16 = rollout_objective(m, z, past, cost, bf16=True)(acts)
+    assert c16.dtype == torch.float32
+    assert (c16 - c32).abs().max() < 0.05 * c32.abs().max()
+
+
+def test_objective_is_differentiable_in_the_actions() -> None:
+    m = _model()
+    z, acts = torch.randn(2, 1, D), torch.randn(2, 3, 2, A, requires_grad=True)
+    c = rollout_objective(m, z, None, goal_cost(torch.randn(2, D)))(acts)
+    (g,) = torch.autograd.grad(c.sum(), acts)
+    assert g.abs().sum() > 0
