@@ -6,7 +6,8 @@ episodes of the run's own split. Prints a table, writes bench/results/collapse_<
 of effective rank and prediction loss against training step.
 
     OMP_NUM_THREADS=2 python bench/collapse.py --data data/tworoom --runs runs/collapse --steps 1500
-    python bench/collapse.py --data data/pusht --runs runs/pusht --state-dims 0 1 2 3 --name pusht
+    python bench/collapse.py --data data/pusht --runs runs/pusht --regularizers sigreg \
+        --state-dims 0 1 2 3 4 --angle-dims 4 --name pusht   # agent xy, block xy, block angle
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--state-dims", type=int, nargs="*", default=None, help="state columns to probe (default all)")
+    parser.add_argument("--angle-dims", type=int, nargs="*", default=[], help="state columns probed as (cos, sin)")
     parser.add_argument("--probe-episodes", type=int, default=200, help="training episodes used to fit the probe")
     parser.add_argument("--name", default=None, help="result name (default: the dataset folder's name)")
     args = parser.parse_args()
@@ -75,6 +77,7 @@ def main() -> int:
             split["train_episodes"][: args.probe_episodes],
             split["val_episodes"],
             state_dims=args.state_dims,
+            angle_dims=args.angle_dims,
         )
         _, val = metric_curve(run, "val/pred_loss")
         rows.append(

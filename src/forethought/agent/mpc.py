@@ -54,7 +54,7 @@ class MPCAgent:
     """
 
     def __init__(self, model: torch.nn.Module, planner: Planner, *, action_space: Any, horizon: int = 5,
-                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "last",
+                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "sum",
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
                  bf16: bool = False, fast: bool = True) -> None:
         if not 1 <= receding <= horizon:

@@ -59,6 +59,14 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return 1.0 - ss_res / ss_tot
 
 
+def _targets(state: np.ndarray, dims: Sequence[int], angle_dims: Sequence[int]) -> np.ndarray:
+    """(N, S) -> (N, S') with the chosen columns, each angle column expanded to (cos, sin)."""
+    cols = []
+    for d in dims:
+        cols.extend([np.cos(state[:, d]), np.sin(state[:, d])] if d in angle_dims else [state[:, d]])
+    return np.stack(cols, axis=1)
+
+
 @torch.no_grad()
 def embed_episodes(model, store, episodes: Sequence[int], *, batch_size: int = 256, stride: int = 1):
     """Encode every ``stride``-th frame of the given episodes.
@@ -88,14 +96,19 @@ def linear_probe(
     test_episodes: Sequence[int],
     *,
     state_dims: Sequence[int] | None = None,
+    angle_dims: Sequence[int] = (),
     stride: int = 1,
     alpha: float = 1e-3,
 ) -> ProbeResult:
-    """Fit a ridge probe embedding -> true state on ``train_episodes``, score R² on ``test_episodes``."""
+    """Fit a ridge probe embedding -> true state on ``train_episodes``, score R² on ``test_episodes``.
+
+    ``state_dims`` selects state columns; each column in ``angle_dims`` (also in ``state_dims``, if
+    given) is probed as its (cos, sin) pair, since a wrapped angle is not a linear target.
+    """
     z_tr, s_tr = embed_episodes(model, store, train_episodes, stride=stride)
     z_te, s_te = embed_episodes(model, store, test_episodes, stride=stride)
-    if state_dims is not None:
-        s_tr, s_te = s_tr[:, list(state_dims)], s_te[:, list(state_dims)]
+    dims = list(range(s_tr.shape[1])) if state_dims is None else list(state_dims)
+    s_tr, s_te = (_targets(s, dims, angle_dims) for s in (s_tr, s_te))
     w, b, mu, sd = fit_ridge(z_tr, s_tr, alpha)
     r2 = r2_score(s_te, ((z_te - mu) / sd) @ w + b)
     z_t = torch.as_tensor(z_te, dtype=torch.float32)

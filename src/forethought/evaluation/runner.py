@@ -66,12 +66,13 @@ def _planner_settings(name: str, samples: int | None, iterations: int | None, se
 
 
 def make_mpc_factory(model: Any, planner_name: str, action_space: Any, *, horizon: int | None, receding: int | None,
-                     device: str, seed: int) -> Any:
+                     device: str, seed: int, cost: str = "l2", reduce: str = "sum", bf16: bool = False) -> Any:
     """`factory(samples, iterations) -> MPCAgent` for one world model (the planner changes per call)."""
     from forethought.agent.mpc import MPCAgent
     from forethought.planning import make_planner
 
     mpc_kwargs = {k: v for k, v in {"horizon": horizon, "receding": receding}.items() if v is not None}
+    mpc_kwargs.update(cost=cost, reduce=reduce, bf16=bf16)
 
     def factory(samples: int | None, iterations: int | None) -> Any:
         planner = make_planner(planner_name, **_planner_settings(planner_name, samples, iterations, seed))
@@ -130,12 +131,13 @@ def run_eval(args: argparse.Namespace) -> int:
     action_space = probe_env.action_space
     probe_env.close()
     factory = make_mpc_factory(model, args.planner, action_space, horizon=args.horizon, receding=args.receding,
-                               device=device, seed=args.seed)
+                               device=device, seed=args.seed, cost=args.cost, reduce=args.reduce, bf16=args.bf16)
     agent = factory(args.samples, args.iterations)
     planner_cfg = getattr(getattr(agent, "planner", None), "config", None)
     planner_info = {"name": args.planner,
                     **(dataclasses.asdict(planner_cfg) if dataclasses.is_dataclass(planner_cfg) else {}),
-                    "horizon": getattr(agent, "horizon", args.horizon), "receding": getattr(agent, "receding", args.receding)}
+                    "horizon": getattr(agent, "horizon", args.horizon), "receding": getattr(agent, "receding", args.receding),
+                    "cost": args.cost, "reduce": args.reduce, "bf16": args.bf16}
     common = dict(budget=args.budget, batch=args.batch, seed=args.seed, progress=args.progress)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=args.gif_episodes,
                                           name=f"mpc-{args.planner}", config=planner_info, **common)]
