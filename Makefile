@@ -14,7 +14,7 @@ export MUJOCO_GL ?= egl
 
 .PHONY: install demo test test-all bench clean help
 help:
-	@echo "make demo      collect a TwoRoom dataset and print its summary (bootstraps .venv)"
+	@echo "make demo      collect TwoRoom, train a world model, plan with it, print the success table"
 	@echo "make test      run the fast test suite (bootstraps .venv)"
 	@echo "make test-all  run every test, slow ones included"
 	@echo "make bench     run the benchmarks in bench/ (tables + JSON in bench/results/)"
@@ -28,10 +28,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
+# The whole loop on TwoRoom: collect, train the small preset, plan with CEM under the honest
+# protocol, print the table. About 10-12 minutes on 2 CPU cores after the install; every stage
+# resumes where it stopped if interrupted.
+DEMO_DATA  ?= data/tworoom
+DEMO_RUN   ?= runs/tworoom
+DEMO_OUT   ?= reports/tworoom
 demo: $(STAMP)
-	$(BIN)/forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 200 --steps 100 \
-		--workers 2 --out data/tworoom --resume
-	$(BIN)/forethought info data/tworoom
+	$(BIN)/forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 1000 --steps 100 \
+		--out $(DEMO_DATA) --resume
+	OMP_NUM_THREADS=2 $(BIN)/forethought train --data $(DEMO_DATA) --preset small --steps 1500 \
+		--out $(DEMO_RUN) --resume
+	$(BIN)/forethought eval --model $(DEMO_RUN) --planner cem --samples 100 --iterations 10 --horizon 5 \
+		--episodes 50 --out $(DEMO_OUT)
+	@echo "GIF: $(DEMO_OUT)/episodes.gif   report: $(DEMO_OUT)/report.json"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" --timeout 600
@@ -41,7 +51,11 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/envs.py
+	$(BIN)/python bench/collect.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/models.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/plan.py
 
 clean:
 	rm -rf $(VENV) data/ runs/ reports/ .pytest_cache

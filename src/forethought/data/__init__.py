@@ -7,8 +7,7 @@ collection worker does not pay for torch (only ``windows`` needs it). The collec
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from forethought._lazy import lazy_exports
 
 _EXPORTS = {
     "Episode": "forethought.data.episode",
@@ -20,10 +19,5 @@ _EXPORTS = {
     "split_episodes": "forethought.data.windows",
     "moving_fraction": "forethought.data.collect",
 }
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'forethought.data' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

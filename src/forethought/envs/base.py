@@ -58,6 +58,24 @@ class PixelGoalEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"{type(self).__name__}: {what} must be finite, got {arr}")
         return arr
 
+    def _finish_reset(self, options: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Apply `options={"state": s, "goal_state": g}` overrides; return reset's `(obs, info)`."""
+        options = options or {}
+        if options.get("state") is not None:
+            self.set_state(options["state"])
+        if options.get("goal_state") is not None:
+            self.set_goal_state(options["goal_state"])
+        state = self.get_state()
+        return self.render_state(state), {"state": state}
+
+    def _as_action(self, action: Any) -> np.ndarray:
+        """`action` as a float64 vector of the action space's size, clipped to [-1, 1]; errors name the env."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        n = self.action_space.shape[0]
+        if a.shape != (n,) or not np.all(np.isfinite(a)):
+            raise ValueError(f"{type(self).__name__}: action must be {n} finite numbers, got {action!r}")
+        return np.clip(a, -1.0, 1.0)
+
     # --- goal API ---------------------------------------------------------------------------
     @property
     def goal_state(self) -> np.ndarray:

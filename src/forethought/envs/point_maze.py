@@ -95,20 +95,12 @@ class PointMazeEnv(PixelGoalEnv):
         super().reset(seed=seed)
         self._maze_env.reset(seed=int(self.np_random.integers(2**31 - 1)))
         self._goal = np.array([*self._maze_env.goal, 0.0, 0.0])
-        options = options or {}
-        if options.get("state") is not None:
-            self.set_state(options["state"])
-        if options.get("goal_state") is not None:
-            self.set_goal_state(options["goal_state"])
-        state = self.get_state()
-        return self.render_state(state), {"state": state}
+        return self._finish_reset(options)
 
     def step(self, action: np.ndarray):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"PointMaze: action must be 2 finite numbers, got {action!r}")
+        a = self._as_action(action)
         d = self._data
-        d.ctrl[:] = np.clip(a, -1.0, 1.0)
+        d.ctrl[:] = a
         for _ in range(self.frame_skip):
             # PointEnv.step without its per-step Python overhead: clip the velocity (the ball is
             # force-actuated and would otherwise speed up without bound), then one physics step.

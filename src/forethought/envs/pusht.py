@@ -108,20 +108,12 @@ class PushTEnv(PixelGoalEnv):
         self.set_state(self._sample_state(self.np_random))
         self._sim.space.step(self._sim.dt)  # as gym-pusht: push the block out of the agent if they overlap
         self._goal = self._sample_state(self.np_random)
-        options = options or {}
-        if options.get("state") is not None:
-            self.set_state(options["state"])
-        if options.get("goal_state") is not None:
-            self.set_goal_state(options["goal_state"])
-        state = self.get_state()
-        return self.render_state(state), {"state": state}
+        return self._finish_reset(options)
 
     def step(self, action: np.ndarray):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"PushT: action must be 2 finite numbers, got {action!r}")
+        a = self._as_action(action)
         agent, sim = self._sim.agent, self._sim
-        target = np.clip(np.array(agent.position) + np.clip(a, -1.0, 1.0) * self.max_delta, 0.0, WORLD)
+        target = np.clip(np.array(agent.position) + a * self.max_delta, 0.0, WORLD)
         tx, ty = float(target[0]), float(target[1])
         for _ in range(self._substeps):  # gym-pusht's PD control loop, unchanged
             px, py = agent.position

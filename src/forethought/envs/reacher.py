@@ -74,19 +74,11 @@ class ReacherEnv(PixelGoalEnv):
         self._mujoco.mj_resetData(self._model, self._data)
         self.set_state(self._sample_configuration(self.np_random))
         self._goal = self._sample_configuration(self.np_random)
-        options = options or {}
-        if options.get("state") is not None:
-            self.set_state(options["state"])
-        if options.get("goal_state") is not None:
-            self.set_goal_state(options["goal_state"])
-        state = self.get_state()
-        return self.render_state(state), {"state": state}
+        return self._finish_reset(options)
 
     def step(self, action: np.ndarray):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"Reacher: action must be 2 finite numbers, got {action!r}")
-        self._data.ctrl[:] = np.clip(a, -1.0, 1.0)
+        a = self._as_action(action)
+        self._data.ctrl[:] = a
         self._mujoco.mj_step(self._model, self._data, nstep=self.frame_skip)
         state = self.get_state()
         reward = float(self.success(state, self._goal))

@@ -175,18 +175,11 @@ class TwoRoomEnv(PixelGoalEnv):
         super().reset(seed=seed)
         self._pos = self._sample_free(self.np_random)
         self._goal = self._sample_free(self.np_random)
-        options = options or {}
-        if options.get("state") is not None:
-            self.set_state(options["state"])
-        if options.get("goal_state") is not None:
-            self.set_goal_state(options["goal_state"])
-        return self.render_state(self._pos), {"state": self._pos.copy()}
+        return self._finish_reset(options)
 
     def step(self, action: np.ndarray):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"TwoRoom: action must be 2 finite numbers, got {action!r}")
-        delta = np.clip(a, -1.0, 1.0) * self.max_step
+        a = self._as_action(action)
+        delta = a * self.max_step
         norm = float(np.hypot(delta[0], delta[1]))
         if norm > self.max_step:  # cap the norm: the corners of the box are not longer steps
             delta *= self.max_step / norm

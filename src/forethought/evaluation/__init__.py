@@ -11,8 +11,7 @@ free of torch so that `forethought --help` is fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from forethought._lazy import lazy_exports
 
 _EXPORTS = {
     "Agent": "forethought.evaluation.protocol",
@@ -32,10 +31,5 @@ _EXPORTS = {
     "run_eval": "forethought.evaluation.runner",
     "ProbeResult": "forethought.evaluation.probe",
 }
-__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'forethought.evaluation' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, evaluate
+from forethought.planning.common import Best, Seeded, check_problem, check_sampling, evaluate, gaussian_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -42,17 +42,9 @@ class CEMConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.samples < 2 or self.iterations < 1:
-            raise ValueError(f"CEM needs samples >= 2 and iterations >= 1, got {self.samples}, {self.iterations}")
-        if self.elites is None:
-            object.__setattr__(self, "elites", max(2, self.samples // 10))
-        if not 1 <= self.elites <= self.samples:
-            raise ValueError(f"CEM elites must be in [1, samples={self.samples}], got {self.elites}")
+        check_sampling(self, "CEM")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"CEM momentum must be in [0, 1), got {self.momentum}")
-        if not (self.init_std > 0 and 0 <= self.min_std <= self.init_std):
-            raise ValueError(f"CEM needs init_std > 0 and 0 <= min_std <= init_std, got {self.init_std}, {self.min_std}")
-
 
 class CEM(Seeded):
     """Cross-entropy method over ``(B, samples, H, A)`` candidates per iteration."""
@@ -71,9 +63,7 @@ class CEM(Seeded):
         best = Best(mean)
         with torch.inference_mode():
             for _ in range(cfg.iterations):
-                noise = torch.randn((B, cfg.samples - 1, H, A), generator=gen, device=mean.device, dtype=mean.dtype)
-                cand = torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1)  # (B, N, H, A)
-                cand = cand.clamp(low, high)
+                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
                 costs = evaluate(objective, cand)  # (B, N)
                 best.update(cand, costs)
                 best.end_iteration()

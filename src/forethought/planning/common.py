@@ -76,3 +76,28 @@ class Best:
 def evaluate(objective: Objective, candidates: Tensor) -> Tensor:
     """``objective(candidates (B, N, H, A))`` checked to be ``(B, N)``."""
     return check_costs(objective(candidates), candidates.shape[0], candidates.shape[1])
+
+
+def check_sampling(config: object, name: str) -> None:
+    """Validate the fields that CEM and MPPI share; fills ``elites`` (10% of samples, at least 2)."""
+    samples, iterations = config.samples, config.iterations  # type: ignore[attr-defined]
+    if samples < 2 or iterations < 1:
+        raise ValueError(f"{name} needs samples >= 2 and iterations >= 1, got {samples}, {iterations}")
+    if config.elites is None:  # type: ignore[attr-defined]
+        object.__setattr__(config, "elites", max(2, samples // 10))
+    if not 1 <= config.elites <= samples:  # type: ignore[attr-defined]
+        raise ValueError(f"{name} elites must be in [1, samples={samples}], got {config.elites}")  # type: ignore[attr-defined]
+    init_std, min_std = config.init_std, config.min_std  # type: ignore[attr-defined]
+    if not (init_std > 0 and 0 <= min_std <= init_std):
+        raise ValueError(f"{name} needs init_std > 0 and 0 <= min_std <= init_std, got {init_std}, {min_std}")
+
+
+def gaussian_candidates(mean: Tensor, std: Tensor, samples: int, generator: torch.Generator,
+                        low: Tensor, high: Tensor) -> Tensor:
+    """``(B, samples, H, A)`` candidates around ``mean (B, H, A)``, clamped to the bounds.
+
+    Candidate 0 is the mean itself, so a good warm start is always evaluated.
+    """
+    B, H, A = mean.shape
+    noise = torch.randn((B, samples - 1, H, A), generator=generator, device=mean.device, dtype=mean.dtype)
+    return torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)

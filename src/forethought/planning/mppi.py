@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, evaluate
+from forethought.planning.common import Best, Seeded, check_problem, check_sampling, evaluate, gaussian_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -42,18 +42,10 @@ class MPPIConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.samples < 2 or self.iterations < 1:
-            raise ValueError(f"MPPI needs samples >= 2 and iterations >= 1, got {self.samples}, {self.iterations}")
-        if self.elites is None:
-            object.__setattr__(self, "elites", max(2, self.samples // 10))
-        if not 1 <= self.elites <= self.samples:
-            raise ValueError(f"MPPI elites must be in [1, samples={self.samples}], got {self.elites}")
+        check_sampling(self, "MPPI")
         if not self.temperature > 0:
             raise ValueError(f"MPPI temperature must be > 0 (it is relative to the elites' cost range; try 0.1-1), "
                              f"got {self.temperature}")
-        if not (self.init_std > 0 and 0 <= self.min_std <= self.init_std):
-            raise ValueError(f"MPPI needs init_std > 0 and 0 <= min_std <= init_std, got {self.init_std}, {self.min_std}")
-
 
 class MPPI(Seeded):
     """Information-theoretic MPC: exponentially weighted averaging of sampled sequences."""
@@ -72,8 +64,7 @@ class MPPI(Seeded):
         best = Best(mean)
         with torch.inference_mode():
             for _ in range(cfg.iterations):
-                noise = torch.randn((B, cfg.samples - 1, H, A), generator=gen, device=mean.device, dtype=mean.dtype)
-                cand = torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)
+                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
                 costs = evaluate(objective, cand)  # (B, N)
                 best.update(cand, costs)
                 best.end_iteration()

@@ -7,33 +7,25 @@ PosixPath('runs/tworoom/model')
 `train` is what `forethought train` calls; `Trainer` is the model-agnostic loop underneath it.
 """
 
-import importlib
-from typing import Any
+from forethought._lazy import lazy_exports
 
-# Submodule of each public name: loaded on first access (PEP 562), so that importing
-# `forethought.training.arguments` for the CLI does not import torch.
-_LAZY = {
-    "add_train_arguments": "arguments",
-    "run_from_args": "api",
-    "seed_everything": "api",
-    "train": "api",
-    "CheckpointError": "checkpoint",
-    "latest_checkpoint": "checkpoint",
-    "list_checkpoints": "checkpoint",
-    "TrainConfig": "config",
-    "read_metrics": "logging",
-    "ResumableBatchSampler": "sampler",
-    "warmup_cosine": "schedule",
-    "NonFiniteLossError": "trainer",
-    "Trainer": "trainer",
-    "TrainResult": "trainer",
+# Loaded on first access, so that importing `forethought.training.arguments` for the CLI
+# does not import torch.
+_EXPORTS = {
+    "add_train_arguments": "forethought.training.arguments",
+    "run_from_args": "forethought.training.api",
+    "seed_everything": "forethought.training.api",
+    "train": "forethought.training.api",
+    "CheckpointError": "forethought.training.checkpoint",
+    "latest_checkpoint": "forethought.training.checkpoint",
+    "list_checkpoints": "forethought.training.checkpoint",
+    "TrainConfig": "forethought.training.config",
+    "read_metrics": "forethought.training.logging",
+    "ResumableBatchSampler": "forethought.training.sampler",
+    "warmup_cosine": "forethought.training.schedule",
+    "NonFiniteLossError": "forethought.training.trainer",
+    "Trainer": "forethought.training.trainer",
+    "TrainResult": "forethought.training.trainer",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"forethought.training.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'forethought.training' has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
