@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from forethought.data.episode import Episode
-from forethought.data.store import FORMAT_VERSION, DatasetError, EpisodeStore, atomic_write_json
+from forethought._atomic import atomic_write_json
+from forethought.data.store import FORMAT_VERSION, DatasetError, EpisodeStore
 
 from .conftest import LENGTHS, build_store, make_episode
 

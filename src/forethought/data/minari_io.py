@@ -10,13 +10,13 @@ Minari dataset from complete episode buffers needs neither jax nor a live enviro
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from forethought.data.store import Episode, EpisodeStore
+from forethought._atomic import atomic_folder
+from forethought.data.episode import Episode
+from forethought.data.store import EpisodeStore
 
 _INSTALL_HINT = 'Minari interop needs the [minari] extra: pip install "forethought[minari]"'
 
@@ -142,9 +142,7 @@ def export_minari(
     )
     act_space = gym.spaces.Box(-np.inf, np.inf, shape=first.action.shape[1:], dtype=np.float32)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         storage = MinariStorage.new(
             tmp / "data", observation_space=obs_space, action_space=act_space, env_spec=None, jpeg_encoding=False
         )
@@ -166,10 +164,6 @@ def export_minari(
                     )
                 ]
             )
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "data"
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from forethought._atomic import atomic_write_json, remove_stale
 from forethought.data.episode import Episode
 from forethought.data.normalization import NormStats, Normalizer
 
@@ -74,26 +74,6 @@ def _check_zarr_local_store_is_atomic() -> None:
             "crash-safety argument (see forethought.data.store) must be re-checked for this zarr.",
             stacklevel=2,
         )
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON so that ``path`` is always either the old or the new whole file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -427,8 +407,9 @@ class EpisodeStore:
         if self._mode != "a":
             raise DatasetError(f"{self.path} is open read-only; open it with mode='a' to truncate")
         self.refresh()
-        for p in self.path.rglob("*.partial"):
+        for p in self.path.rglob("*.partial"):  # zarr's own temp files
             p.unlink(missing_ok=True)
+        remove_stale(self.path)  # ours (commit record, stats)
         for k, arr in self._arrays.items():
             size = self._num_episodes if k in INDEX_KEYS else self._num_rows
             if arr.shape[0] != size:

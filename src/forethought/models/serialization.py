@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from forethought._atomic import atomic_folder
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -47,9 +47,7 @@ def write_model_folder(
             raise ModelFolderError(f"{path} exists and is not a folder; choose another path")
         if any(path.iterdir()) and not (path / CONFIG_FILE).is_file():
             raise ModelFolderError(f"{path} is a non-empty folder that is not a model folder; refusing to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_folder(path) as tmp:
         # safetensors refuses non-contiguous and shared tensors; clone detaches them from the module.
         tensors = {k: v.detach().contiguous().cpu().clone() for k, v in state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -63,16 +61,6 @@ def write_model_folder(
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if normalization is not None:
             (tmp / NORMALIZATION_FILE).write_text(json.dumps(normalization, indent=2, sort_keys=True) + "\n")
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, old / "m")  # move the old folder aside, then swap the new one in
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

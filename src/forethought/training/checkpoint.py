@@ -24,7 +24,6 @@ import os
 import random
 import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from forethought._atomic import atomic_folder, remove_stale
+
 FORMAT_VERSION = 1
 _STEP_DIR = re.compile(r"^step_(\d{7,})$")
-_TMP_PREFIX = ".tmp-"
-_TRASH_PREFIX = ".trash-"
 
 
 class CheckpointError(RuntimeError):
@@ -104,14 +103,7 @@ def clean_stale(ckpt_root: str | Path) -> list[Path]:
 
     Call only when no other process writes to this run (the trainer does so on start, on rank 0).
     """
-    root = Path(ckpt_root)
-    removed = []
-    if root.is_dir():
-        for child in root.iterdir():
-            if child.name.startswith((_TMP_PREFIX, _TRASH_PREFIX)):
-                shutil.rmtree(child, ignore_errors=True)
-                removed.append(child)
-    return removed
+    return remove_stale(ckpt_root)
 
 
 def save_checkpoint(ckpt_root: str | Path, step: int, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -122,11 +114,8 @@ def save_checkpoint(ckpt_root: str | Path, step: int, module: torch.nn.Module, o
     `trainer.json` together with `step` and the format version.
     """
     root = Path(ckpt_root)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
-    tmp = root / f"{_TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_folder(final) as tmp:
         save_model(_unwrap(module), str(tmp / "module.safetensors"))
         opt_tensors, opt_json = _flatten_optimizer(optimizer.state_dict())
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
@@ -142,20 +131,6 @@ def save_checkpoint(ckpt_root: str | Path, step: int, module: torch.nn.Module, o
         _write_json(tmp / "rng.json", rng_json)
         # trainer.json last: a folder without it is never treated as a checkpoint.
         _write_json(tmp / "trainer.json", {"format_version": FORMAT_VERSION, "step": step, **meta})
-        for f in tmp.iterdir():
-            _fsync_file(f)
-        _fsync_dir(tmp)
-        if final.exists():  # the same step saved again (e.g. a resumed run that had already finished)
-            trash = root / f"{_TRASH_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
-            os.replace(final, trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        _fsync_dir(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -233,22 +208,3 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], data: dict[str, Any])
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True))
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    # Persist the directory entries (the rename itself); not supported on every OS/filesystem.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
