@@ -1,6 +1,7 @@
 """Planning latency per MPC decision, FLOPs and the fraction of the machine's matmul peak.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py [--repeats 3] [--quick]
+        [--predictor-width 128 --predictor-depth 2 --history 1]   # a lighter predictor, same budget
 
 Setting (issue 4): the ``small`` preset (64x64 pixels, D=128, predictor width 192 x 3 blocks,
 history 3), frameskip 5 on a 2-D env action (model action dim 10), horizon 5, one episode (B=1),
@@ -11,16 +12,20 @@ decisions of a real :class:`MPCAgent` (encode the new frame + plan + queue), mea
 history is full. "fast" is the shared-history candidate rollout, "ref" the reference rollout that
 repeats the history per candidate. FLOPs are counted with ``torch.utils.flop_counter`` on one
 objective call (matmuls and attention) times the iterations. Peak: one 2048^3 matmul, 1 thread.
-Writes bench/results/plan.json.
+The predictor flags override the preset's predictor width/depth and history (the preset itself is
+not changed) to see what a lighter predictor would cost; such runs write
+bench/results/plan_w<width>_d<depth>_h<history>.json, the preset run bench/results/plan.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -83,10 +88,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="CEM rows only")
+    parser.add_argument("--fast-only", action="store_true", help="skip the reference-rollout rows")
+    parser.add_argument("--predictor-width", type=int, help="override the preset's predictor width")
+    parser.add_argument("--predictor-depth", type=int, help="override the preset's predictor depth")
+    parser.add_argument("--history", type=int, help="override the preset's history h")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A)
+    overrides = {k: v for k, v in (("width", args.predictor_width), ("depth", args.predictor_depth)) if v is not None}
+    cfg = dataclasses.replace(cfg, predictor=dataclasses.replace(cfg.predictor, **overrides),
+                              history=args.history or cfg.history)
+    pcfg = cfg.predictor
+    custom = bool(overrides) or args.history is not None
     norm = Normalizer(NormStats.fit(np.random.default_rng(0).uniform(-1, 1, (1000, ENV_A))))
     model = WorldModel(cfg, norm.to_dict()).eval()
     with torch.no_grad():  # non-zero AdaLN gates and head, so no shortcut is taken by accident
@@ -94,13 +108,15 @@ def main() -> None:
             p.normal_(0, 0.02)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     rows = []
-    cases = [("cem", dt, fast) for dt in ("fp32", "bf16") for fast in (False, True)]
+    cases = [("cem", dt, fast) for dt in ("fp32", "bf16") for fast in ((True,) if args.fast_only else (False, True))]
     if not args.quick:
         cases += [(p, dt, True) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
     for name, dt, fast in cases:
         bf16 = dt == "bf16"
         times = time_decisions(model, name, bf16, fast, args.repeats)
-        flops = decision_flops(model, name, bf16, fast)
+        # FLOPs do not depend on the dtype; counting in fp32 also sees every matmul (the bf16 path
+        # calls oneDNN's linear, which FlopCounterMode does not know).
+        flops = decision_flops(model, name, False, fast)
         sec = statistics.median(times)
         rows.append({"planner": name, "dtype": dt, "rollout": "fast" if fast else "ref",
                      "samples": SAMPLES, "iterations": ITERS, "horizon": HORIZON,
@@ -111,11 +127,17 @@ def main() -> None:
               f"{r['gflops']:7.1f} GFLOP/s  {100 * r['peak_fraction']:5.1f}% of {dt} peak", flush=True)
     print(f"\nmatmul peak, 1 thread: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
           f"torch threads = {torch.get_num_threads()}; target <= 0.2 s/decision")
+    print(f"predictor width {pcfg.width}, depth {pcfg.depth}, heads {pcfg.heads}, history {cfg.history}, "
+          f"{model.num_parameters('predictor') / 1e6:.2f} M parameters")
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-           "model": "small preset, obs (3,64,64), frameskip 5, env action dim 2, random weights",
+           "model": "small preset, obs (3,64,64), frameskip 5, env action dim 2, random weights"
+           + (" (predictor overridden)" if custom else ""),
+           "predictor": {"width": pcfg.width, "depth": pcfg.depth, "heads": pcfg.heads, "history": cfg.history,
+                         "parameters": model.num_parameters("predictor")},
            "batch_episodes": 1, "matmul_peak_gflops": peaks, "rows": rows,
-           "command": "OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py" + (" --quick" if args.quick else "")}
-    path = Path(__file__).parent / "results" / "plan.json"
+           "command": "OMP_NUM_THREADS=1 .venv/bin/python " + " ".join(["bench/plan.py", *sys.argv[1:]])}
+    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}.json" if custom else "plan.json"
+    path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")
 

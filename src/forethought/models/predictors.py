@@ -13,13 +13,13 @@ the learned position embedding indices ``0..h-1``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forethought.models.layers import AdaLNZeroBlock, modulate
+from forethought.models.layers import AdaLNWeights, AdaLNZeroBlock, adaln_block_step, fast_linear, modulate
 
 PREDICTOR_KINDS = ("transformer", "mlp")
 
@@ -135,89 +135,128 @@ class TransformerPredictor(nn.Module):
         """Fast rollout of ``N`` candidate action sequences per history (planning's hot loop).
 
         ``z (B, L, D)`` history (``L <= h``), ``actions (B, N, H, A)``, ``past (B, L-1, A)`` ->
-        ``(B, N, H, D)``; equal (to float tolerance) to :func:`autoregressive_rollout` on the
-        history repeated ``N`` times. What it avoids recomputing:
+        ``(B, N, H, D)`` float32; equal (to float tolerance) to :func:`autoregressive_rollout` on
+        the history repeated ``N`` times. What it avoids recomputing:
 
         * tokens whose latent and action both come from the real history are the same for all
           ``N`` candidates and (causal attention) never see a candidate token: they run once per
           episode and their keys/values are shared by its candidates;
-        * the action conditioning (embedding, every block's AdaLN modulation, the final one) and
-          the input projection of each latent are computed once per action / latent, in a few
-          large matmuls, not once per window that contains them (up to ``h`` times);
+        * the action conditioning (embedding, every block's AdaLN modulation and the final one, in
+          one matmul) and the input projection of each latent are computed once per action /
+          latent, not once per window that contains them (up to ``h`` times);
         * only the last token's output is used, so the last block computes the query, attention,
           projection and MLP of that token alone (the others' keys and values are still needed).
+
+        Under CPU/CUDA autocast it runs in the autocast dtype with weights cast once (cached until
+        a parameter changes) instead of autocast re-casting every weight at every op (issue 4);
+        the latents it accumulates stay float32.
         """
         h = self.history
         B, L, _ = z.shape
         N, H, A = actions.shape[1:]
         if L > h or past.shape[1] != L - 1:
             raise ValueError(f"need z (B, L <= {h}, D) and past (B, L-1, A), got {tuple(z.shape)}, {tuple(past.shape)}")
-        M = B * N  # candidates of all episodes, episode-major like actions.reshape(M, ...)
-        blocks = list(self.blocks)
-        hist_x = self.inp(z)  # (B, L, w)
-        c_past = F.silu(self.action_embed(past))  # (B, L-1, w)
-        c_cand = F.silu(self.action_embed(actions.reshape(M, H, A)))  # (M, H, w)
-        mod_past = [blk.modulation(c_past) for blk in blocks]  # (B, L-1, 6w) per block
-        mod_cand = [blk.modulation(c_cand) for blk in blocks]  # (M, H, 6w) per block
-        fin_shift, fin_scale = self.final_modulation(c_cand).chunk(2, dim=-1)  # (M, H, w) each
-        # Latent i < L is history, L + j the j-th prediction; latent i is followed by past[i]
-        # (i < L-1) or by candidate action i-(L-1). Candidate-side inputs, indexed by i-(L-1):
-        cand_x = [hist_x[:, L - 1 :].repeat_interleave(N, dim=0)]  # list of (M, 1, w)
-        last_z = z[:, -1].repeat_interleave(N, dim=0)  # (M, D)
-        outs = []
+        dev = z.device.type
+        dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else z.dtype
+        with torch.autocast(dev, enabled=False):
+            return self._rollout_candidates(z, actions, past, self._fast_weights(dt))
+
+    def _fast_weights(self, dtype: torch.dtype) -> _FastWeights:
+        """The weights :meth:`rollout_candidates` uses, in ``dtype``.
+
+        Cached (one cast per set of weights, not one per op per call) unless gradients to the
+        parameters may be needed, where they are rebuilt differentiably on every call.
+        """
+        params = list(self.parameters())
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return _FastWeights.of(self, dtype)
+        key = (dtype, tuple((p.data_ptr(), p._version) for p in params))
+        cached = self.__dict__.get("_fast_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad(), torch.inference_mode(False):  # usable outside inference mode too
+                cached = (key, _FastWeights.of(self, dtype))
+            self.__dict__["_fast_cache"] = cached
+        return cached[1]
+
+    def __getstate__(self) -> dict:
+        """Pickle / deepcopy without the cast-weight cache (derived data, rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state.pop("_fast_cache", None)
+        return state
+
+    def _rollout_candidates(self, z: Tensor, actions: Tensor, past: Tensor, fw: _FastWeights) -> Tensor:
+        h, depth = self.history, len(fw.blocks)
+        B, L, D = z.shape
+        N, H, A = actions.shape[1:]
+        M, dt = B * N, fw.inp_w.dtype  # candidates of all episodes, episode-major like actions.reshape(M, ...)
+        W = fw.inp_w.shape[0]
+
+        # Separate (not sliced) per-chunk views: a slice's backward allocates a zero tensor the size
+        # of what it slices, which made the gradient planner 1.7x slower on one (M, H, 20 W) tensor.
+        def conditioning(a: Tensor) -> tuple[Tensor, ...]:  # (..., A) -> 6 * depth + 2 x (..., W)
+            c = F.silu(fast_linear(F.silu(fast_linear(a.to(dt), fw.ae1_w, fw.ae1_b)), fw.ae2_w, fw.ae2_b))
+            return fast_linear(c, fw.mod_w, fw.mod_b).unflatten(-1, (6 * depth + 2, W)).unbind(-2)
+
+        mod_past = conditioning(past)  # 6 depth + 2 x (B, L-1, W)
+        mod_cand = conditioning(actions.reshape(M, H, A))  # 6 depth + 2 x (M, H, W)
+        hist_x = fast_linear(z.to(dt), fw.inp_w, fw.inp_b)  # (B, L, W)
+        # Candidate-side inputs, indexed by latent i - (L-1): the last history latent, then predictions.
+        cand_x = hist_x.new_empty(M, H, W)
+        cand_x[:, 0] = hist_x[:, L - 1 :].repeat_interleave(N, dim=0)[:, 0]
+        last_z = z[:, -1].float().repeat_interleave(N, dim=0)  # (M, D), float32 accumulation
+        outs = last_z.new_empty(M, H, D)
         for k in range(H):  # predict latent L + k from the window of latents [start, L + k)
             start = max(0, L + k - h)
             P = max(0, L - 1 - start)  # shared (history-only) tokens at the front of the window
-            pos = self.pos[:, : L + k - start]
-            xs = hist_x[:, start : start + P] + pos[:, :P] if P else None  # (B, P, w)
+            S = L + k - start
             c0 = max(start, L - 1) - (L - 1)  # first candidate-side input in this window
-            xc = torch.cat(cand_x[c0 : k + 1], dim=1) + pos[:, P:]  # (M, C, w)
-            for b, blk in enumerate(blocks):
+            xc = cand_x[:, c0 : k + 1] + fw.pos[P:S]  # (M, C, W)
+            xs = hist_x[:, start : start + P] + fw.pos[:P] if P else None  # (B, P, W)
+            for b, wb in enumerate(fw.blocks):
                 kv = None
                 if xs is not None:  # shared prefix: causal among itself, once per episode
-                    xs, (ks, vs) = _adaln_block(blk, xs, mod_past[b][:, start : start + P], None, False)
-                    kv = (ks.repeat_interleave(N, dim=0), vs.repeat_interleave(N, dim=0))
-                xc, _ = _adaln_block(blk, xc, mod_cand[b][:, c0 : k + 1], kv, last_only=b == len(blocks) - 1)
-            out = self.head(modulate(self.final_norm(xc[:, -1]), fin_shift[:, k], fin_scale[:, k]))
-            last_z = last_z + out if self.residual else out
-            outs.append(last_z)
-            cand_x.append(self.inp(last_z)[:, None])
-        return torch.stack(outs, dim=1).view(B, N, H, -1)
+                    xs, kv = adaln_block_step(xs, [t[:, start : start + P] for t in mod_past[6 * b : 6 * b + 6]], wb)
+                xc, _ = adaln_block_step(xc, [t[:, c0 : k + 1] for t in mod_cand[6 * b : 6 * b + 6]], wb, kv, b == depth - 1)
+            fin = (mod_cand[6 * depth][:, k], mod_cand[6 * depth + 1][:, k])  # shift, 1 + scale: (M, W)
+            out = fast_linear(torch.addcmul(fin[0], F.layer_norm(xc[:, -1], (W,), eps=1e-6), fin[1]), fw.head_w, fw.head_b)
+            last_z = last_z + out.float() if self.residual else out.float()
+            outs[:, k] = last_z
+            if k + 1 < H:
+                cand_x[:, k + 1] = fast_linear(last_z.to(dt), fw.inp_w, fw.inp_b)
+        return outs.view(B, N, H, D)
 
 
-def _adaln_block(
-    blk: AdaLNZeroBlock, x: Tensor, mod: Tensor, prefix_kv: tuple[Tensor, Tensor] | None, last_only: bool
-) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """:class:`AdaLNZeroBlock` forward (eval mode) with precomputed modulation and a key/value prefix.
+class _FastWeights(NamedTuple):
+    """A :class:`TransformerPredictor`'s weights in one dtype, arranged for the candidate rollout.
 
-    ``x (M, C, w)`` are tokens after ``P`` prefix tokens whose keys/values are ``prefix_kv`` (each
-    ``(M, heads, P, w/heads)``); token ``i`` sees the whole prefix and tokens ``<= i`` (causal).
-    ``mod (M, C, 6w)`` is ``blk.modulation(silu(c))``. ``last_only`` returns only the last token's
-    output ``(M, 1, w)``. Also returns this block's own keys/values ``(M, heads, C, w/heads)``.
+    ``mod_w (6 depth + 2) W x W`` stacks every block's modulation and the final one, so one matmul
+    conditions all of them; ``mod_b`` has 1 added to each scale, so modulation is one ``addcmul``.
     """
-    shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
-    M, C, W = x.shape
-    nh = blk.attn.heads
-    hx = modulate(blk.norm1(x), shift1, scale1)
-    weight, bias = blk.attn.qkv.weight, blk.attn.qkv.bias
-    if last_only:  # keys/values of every token, the query of the last one only
-        k, v = F.linear(hx, weight[W:], bias[W:]).view(M, C, 2, nh, W // nh).permute(2, 0, 3, 1, 4)
-        q = F.linear(hx[:, -1:], weight[:W], bias[:W]).view(M, 1, nh, W // nh).transpose(1, 2)
-    else:  # (M, C, 3W) -> 3 x (M, heads, C, W / heads)
-        q, k, v = F.linear(hx, weight, bias).view(M, C, 3, nh, W // nh).permute(2, 0, 3, 1, 4)
-    own = (k, v)
-    if prefix_kv is not None:
-        k, v = torch.cat([prefix_kv[0], k], dim=2), torch.cat([prefix_kv[1], v], dim=2)
-    P = k.shape[2] - C
-    mask = None
-    if not last_only and C > 1:  # causal aligned to the end: query i sees keys j <= P + i
-        mask = torch.ones(C, P + C, dtype=torch.bool, device=x.device).tril(diagonal=P)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (M, heads, Q, W / heads)
-    y = blk.attn.proj(y.transpose(1, 2).reshape(M, q.shape[2], W))
-    if last_only:
-        x, gate1, shift2, scale2, gate2 = (t[:, -1:] for t in (x, gate1, shift2, scale2, gate2))
-    x = x + gate1 * y
-    return x + gate2 * blk.mlp(modulate(blk.norm2(x), shift2, scale2)), own
+
+    inp_w: Tensor
+    inp_b: Tensor
+    pos: Tensor  # (h, W)
+    ae1_w: Tensor
+    ae1_b: Tensor
+    ae2_w: Tensor
+    ae2_b: Tensor
+    mod_w: Tensor
+    mod_b: Tensor
+    blocks: tuple[AdaLNWeights, ...]
+    head_w: Tensor
+    head_b: Tensor
+
+    @classmethod
+    def of(cls, p: TransformerPredictor, dtype: torch.dtype) -> _FastWeights:
+        mods = [blk.modulation for blk in p.blocks] + [p.final_modulation]
+        mod_b = torch.cat([m.bias for m in mods]).unflatten(0, (-1, p.inp.out_features))  # (6 depth + 2, W)
+        one = torch.zeros(mod_b.shape[0], 1, dtype=mod_b.dtype, device=mod_b.device)
+        one[1::3] = 1.0  # rows 1, 4 of each block (scale1, scale2) and row 1 of the final pair
+        ae1, ae2 = p.action_embed[0], p.action_embed[2]
+        ws = (p.inp.weight, p.inp.bias, p.pos[0], ae1.weight, ae1.bias, ae2.weight, ae2.bias,
+              torch.cat([m.weight for m in mods]), (mod_b + one).flatten())
+        return cls(*(t.to(dtype) for t in ws), tuple(AdaLNWeights.of(b, dtype) for b in p.blocks),
+                   p.head.weight.to(dtype), p.head.bias.to(dtype))
 
 
 class MLPPredictor(nn.Module):
