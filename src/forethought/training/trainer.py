@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -277,8 +278,8 @@ class Trainer:
                                       f"resume=True (--resume) to continue it, or choose a new output folder")
             return 0
         if not found:
-            warnings.warn(f"resume requested but {self.ckpt_root} has no checkpoint; starting from step 0",
-                          stacklevel=3)
+            if self.dist.is_main:  # a fresh run under --resume is normal (make demo does it): say so, quietly
+                print(f"no checkpoint in {self.ckpt_root} yet: starting from step 0", file=sys.stderr)
             return 0
         path = found[-1]
         saved = TrainConfig.from_dict(read_meta(path)["train_config"])
