@@ -78,3 +78,21 @@ class FastRenderer:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+class MujocoStateMixin:
+    """What the MuJoCo envs share: state = (qpos, qvel) of ``self._data``; ``close`` frees the renderer."""
+
+    _data: Any
+    _renderer: FastRenderer | None
+
+    def get_state(self) -> Any:
+        import numpy as np
+
+        return np.concatenate([self._data.qpos, self._data.qvel]).astype(np.float64)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        super().close()  # type: ignore[misc]

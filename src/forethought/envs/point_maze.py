@@ -21,12 +21,12 @@ import numpy as np
 from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
-from forethought.envs.mujoco_render import FastRenderer, import_mujoco, require
+from forethought.envs.mujoco_render import FastRenderer, MujocoStateMixin, import_mujoco, require
 
 SUCCESS_DISTANCE = 0.45  # gymnasium_robotics.envs.maze.point_maze: info["success"]
 
 
-class PointMazeEnv(PixelGoalEnv):
+class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
     """Navigate a ball through a maze (gymnasium-robotics PointMaze), pixels and goal API.
 
     Args:
@@ -110,16 +110,7 @@ class PointMazeEnv(PixelGoalEnv):
         reward = float(self.success(state, self._goal))
         return self.render_state(state), reward, False, False, {"state": state}
 
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        super().close()
-
     # --- GoalEnv ------------------------------------------------------------------------------
-    def get_state(self) -> np.ndarray:
-        return np.concatenate([self._data.qpos, self._data.qvel]).astype(np.float64)
-
     def set_state(self, state: np.ndarray) -> None:
         s = self._as_state(state)
         self._point.set_state(s[:2], s[2:])  # MujocoEnv.set_state runs mj_forward

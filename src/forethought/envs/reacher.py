@@ -24,13 +24,13 @@ import numpy as np
 from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
-from forethought.envs.mujoco_render import FastRenderer, import_mujoco, require
+from forethought.envs.mujoco_render import FastRenderer, MujocoStateMixin, import_mujoco, require
 
 TARGET_SIZE = 0.05  # dm_control.suite.reacher._BIG_TARGET (the "easy" task)
 WRIST_RANGE = np.deg2rad(160.0)  # reacher.xml: wrist range="-160 160"
 
 
-class ReacherEnv(PixelGoalEnv):
+class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
     """Two-link planar arm reaching for a goal configuration (dm_control reacher), pixels.
 
     Args:
@@ -84,16 +84,7 @@ class ReacherEnv(PixelGoalEnv):
         reward = float(self.success(state, self._goal))
         return self.render_state(state), reward, False, False, {"state": state}
 
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        super().close()
-
     # --- GoalEnv ------------------------------------------------------------------------------
-    def get_state(self) -> np.ndarray:
-        return np.concatenate([self._data.qpos, self._data.qvel]).astype(np.float64)
-
     def set_state(self, state: np.ndarray) -> None:
         s = self._as_state(state)
         self._data.qpos[:] = s[:2]

@@ -49,9 +49,8 @@ class CEMConfig:
 class CEM(Seeded):
     """Cross-entropy method over ``(B, samples, H, A)`` candidates per iteration."""
 
-    def __init__(self, config: CEMConfig | None = None, **overrides: object) -> None:
-        self.config = config if config is not None else CEMConfig(**overrides)  # type: ignore[arg-type]
-        super().__init__(self.config.seed)
+    config_class = CEMConfig
+    config: CEMConfig
 
     def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
         """See :class:`~forethought.planning.protocols.Planner`."""

@@ -32,11 +32,20 @@ def check_costs(costs: Tensor, batch: int, n: int) -> Tensor:
 
 
 class Seeded:
-    """Owns one ``torch.Generator`` per device, seeded once: two planners built with the same seed
-    give the same plans call after call, and consecutive calls draw fresh samples."""
+    """Base of the planners: holds the frozen config and one ``torch.Generator`` per device, seeded
+    once from ``config.seed``: two planners built with the same seed give the same plans call after
+    call, and consecutive calls draw fresh samples.
 
-    def __init__(self, seed: int) -> None:
-        self._seed = int(seed)
+    Subclasses set ``config_class``; ``Planner(config)`` or ``Planner(**fields)`` both work.
+    """
+
+    config_class: type
+
+    def __init__(self, config: object | None = None, **overrides: object) -> None:
+        if config is not None and overrides:
+            raise TypeError(f"{type(self).__name__}: pass a config or field overrides, not both")
+        self.config = config if config is not None else self.config_class(**overrides)
+        self._seed = int(self.config.seed)  # type: ignore[attr-defined]
         self._gens: dict[str, torch.Generator] = {}
 
     def generator(self, device: torch.device) -> torch.Generator:

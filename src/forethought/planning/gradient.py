@@ -50,9 +50,8 @@ class GradientConfig:
 class GradientPlanner(Seeded):
     """Projected Adam on ``(B, samples, H, A)`` action sequences."""
 
-    def __init__(self, config: GradientConfig | None = None, **overrides: object) -> None:
-        self.config = config if config is not None else GradientConfig(**overrides)  # type: ignore[arg-type]
-        super().__init__(self.config.seed)
+    config_class = GradientConfig
+    config: GradientConfig
 
     def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
         """See :class:`~forethought.planning.protocols.Planner`."""

@@ -50,9 +50,8 @@ class MPPIConfig:
 class MPPI(Seeded):
     """Information-theoretic MPC: exponentially weighted averaging of sampled sequences."""
 
-    def __init__(self, config: MPPIConfig | None = None, **overrides: object) -> None:
-        self.config = config if config is not None else MPPIConfig(**overrides)  # type: ignore[arg-type]
-        super().__init__(self.config.seed)
+    config_class = MPPIConfig
+    config: MPPIConfig
 
     def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
         """See :class:`~forethought.planning.protocols.Planner`."""

@@ -38,9 +38,8 @@ class ShootingConfig:
 class RandomShooting(Seeded):
     """Uniform samples in the bounds, keep the best."""
 
-    def __init__(self, config: ShootingConfig | None = None, **overrides: object) -> None:
-        self.config = config if config is not None else ShootingConfig(**overrides)  # type: ignore[arg-type]
-        super().__init__(self.config.seed)
+    config_class = ShootingConfig
+    config: ShootingConfig
 
     def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
         """See :class:`~forethought.planning.protocols.Planner`."""
