@@ -1,5 +1,5 @@
 # Forethought: the two commands are `make demo` and `make test`. Each bootstraps .venv on a
-# fresh machine. GPU users: `make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" test`.
+# fresh machine. GPU users: `make TORCH_SPEC="torch==2.13.0 --index-url <CUDA wheel index>" test`.
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0

@@ -5,8 +5,8 @@ Determinism: episode ``i`` resets the env with seed ``seed + i`` and the policy 
 the worker count, or on where a previous run stopped. Workers are ``spawn``ed processes (never
 forked: a parent that already rendered holds GL/pygame state that must not be copied), each with
 its own env and policy and one BLAS/OpenMP/torch thread. The main process is the only writer: it
-keeps a reorder buffer and appends episodes strictly in index order, committing them in
-small groups (see :mod:`forethought.data.store` for the crash-safety argument). After a crash, ``resume=True``
+keeps a reorder buffer and appends episodes strictly in index order, committing each one as soon
+as it is next (see :mod:`forethought.data.store` for the crash-safety argument). After a crash, ``resume=True``
 checks that env, spaces, policy, seed and step limit match, trims uncommitted rows and continues
 from the next index, producing the same dataset as an uninterrupted run.
 """
@@ -266,20 +266,14 @@ def collect(
         env.close()  # workers build their own
     init_args = (env_id, env_kwargs, policy, policy_kwargs, seed, steps)
     t0 = time.perf_counter()
-    # Episodes are committed in small groups (about one obs chunk, at most ~1 s of work) so
-    # zarr's per-write overhead is paid per group; a crash loses at most that group.
-    flush_rows, pending, last_commit = int(store.layout["obs_chunk_rows"]), [], time.perf_counter()
+    # Every episode is committed as soon as it is next in order, so a kill loses only the
+    # episodes still running (the issue's promise). Per-commit zarr overhead makes this ~2x slower
+    # than committing in groups for TwoRoom (bench/store.py), still ~20 episodes/s.
     with tqdm(total=episodes, initial=min(start, episodes), unit="ep", desc="collect", disable=not progress) as bar:
         indices = range(start, episodes)
         for ep in _episodes_in_order(indices, workers, init_args, env, pol, seed, steps):
-            pending.append(ep)
-            now = time.perf_counter()
-            if sum(e.num_steps + 1 for e in pending) >= flush_rows or now - last_commit >= 1.0:
-                store.append_episodes(pending)
-                bar.update(len(pending))
-                pending, last_commit = [], now
-        store.append_episodes(pending)
-        bar.update(len(pending))
+            store.append_episode(ep)
+            bar.update(1)
     elapsed = time.perf_counter() - t0
     if workers == 1:
         env.close()
