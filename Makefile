@@ -39,8 +39,8 @@ demo: $(STAMP)
 		--out $(DEMO_DATA) --resume
 	OMP_NUM_THREADS=2 $(BIN)/forethought train --data $(DEMO_DATA) --preset small --steps 1500 \
 		--out $(DEMO_RUN) --resume
-	$(BIN)/forethought eval --model $(DEMO_RUN) --planner cem --samples 100 --iterations 10 --horizon 5 \
-		--episodes 50 --out $(DEMO_OUT)
+	OMP_NUM_THREADS=2 $(BIN)/forethought eval --model $(DEMO_RUN) --planner cem --samples 300 --iterations 30 \
+		--horizon 5 --bf16 --episodes 50 --out $(DEMO_OUT)
 	@echo "GIF: $(DEMO_OUT)/episodes.gif   report: $(DEMO_OUT)/report.json"
 
 test: $(STAMP)
