@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, check_sampling, evaluate, gaussian_candidates
-from forethought.planning.protocols import Objective, PlanResult
+from forethought.planning.common import GaussianSearch, check_sampling
 
 
 @dataclass(frozen=True)
@@ -46,29 +44,14 @@ class CEMConfig:
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"CEM momentum must be in [0, 1), got {self.momentum}")
 
-class CEM(Seeded):
+class CEM(GaussianSearch):
     """Cross-entropy method over ``(B, samples, H, A)`` candidates per iteration."""
 
     config_class = CEMConfig
     config: CEMConfig
 
-    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
-        """See :class:`~forethought.planning.protocols.Planner`."""
+    def refit(self, mean: Tensor, std: Tensor, elites: Tensor, elite_costs: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.config
-        mean, low, high = check_problem(init, low, high)
-        B, H, A = mean.shape
-        gen = self.generator(mean.device)
-        std = torch.full_like(mean, cfg.init_std)
-        best = Best(mean)
-        with torch.inference_mode():
-            for _ in range(cfg.iterations):
-                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
-                costs = evaluate(objective, cand)  # (B, N)
-                best.update(cand, costs)
-                best.end_iteration()
-                idx = costs.topk(cfg.elites, dim=1, largest=False).indices  # (B, K): per episode
-                elites = torch.gather(cand, 1, idx[:, :, None, None].expand(B, cfg.elites, H, A))
-                new_mean = elites.mean(dim=1)  # over the elites of each episode, never over B
-                std = elites.std(dim=1, unbiased=False).clamp_min(cfg.min_std) if cfg.elites > 1 else std
-                mean = cfg.momentum * mean + (1 - cfg.momentum) * new_mean
-        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+        new_mean = elites.mean(dim=1)  # over the elites of each episode, never over B
+        std = elites.std(dim=1, unbiased=False).clamp_min(cfg.min_std) if cfg.elites > 1 else std
+        return cfg.momentum * mean + (1 - cfg.momentum) * new_mean, std

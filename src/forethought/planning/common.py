@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from forethought.planning.protocols import Objective
+from forethought.planning.protocols import Objective, PlanResult
 
 
 def check_problem(init: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -110,3 +110,31 @@ def gaussian_candidates(mean: Tensor, std: Tensor, samples: int, generator: torc
     B, H, A = mean.shape
     noise = torch.randn((B, samples - 1, H, A), generator=generator, device=mean.device, dtype=mean.dtype)
     return torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)
+
+
+class GaussianSearch(Seeded):
+    """The loop CEM and MPPI share: sample around a per-episode Gaussian, score, keep the best,
+    refit the Gaussian on each episode's elites. Subclasses define only ``refit``."""
+
+    def refit(self, mean: Tensor, std: Tensor, elites: Tensor, elite_costs: Tensor) -> tuple[Tensor, Tensor]:
+        """New ``(mean, std)``, each ``(B, H, A)``, from ``elites (B, K, H, A)`` sorted by ``elite_costs (B, K)``."""
+        raise NotImplementedError
+
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner`."""
+        cfg = self.config
+        mean, low, high = check_problem(init, low, high)
+        B, H, A = mean.shape
+        gen = self.generator(mean.device)
+        std = torch.full_like(mean, cfg.init_std)
+        best = Best(mean)
+        with torch.inference_mode():
+            for _ in range(cfg.iterations):
+                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
+                costs = evaluate(objective, cand)  # (B, N)
+                best.update(cand, costs)
+                best.end_iteration()
+                top, idx = costs.topk(cfg.elites, dim=1, largest=False)  # (B, K): per episode, never over B
+                elites = torch.gather(cand, 1, idx[:, :, None, None].expand(B, cfg.elites, H, A))
+                mean, std = self.refit(mean, std, elites, top)
+        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)

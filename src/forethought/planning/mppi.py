@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, check_sampling, evaluate, gaussian_candidates
-from forethought.planning.protocols import Objective, PlanResult
+from forethought.planning.common import GaussianSearch, check_sampling
 
 
 @dataclass(frozen=True)
@@ -47,31 +46,16 @@ class MPPIConfig:
             raise ValueError(f"MPPI temperature must be > 0 (it is relative to the elites' cost range; try 0.1-1), "
                              f"got {self.temperature}")
 
-class MPPI(Seeded):
+class MPPI(GaussianSearch):
     """Information-theoretic MPC: exponentially weighted averaging of sampled sequences."""
 
     config_class = MPPIConfig
     config: MPPIConfig
 
-    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
-        """See :class:`~forethought.planning.protocols.Planner`."""
-        cfg = self.config
-        mean, low, high = check_problem(init, low, high)
-        B, H, A = mean.shape
-        gen = self.generator(mean.device)
-        std = torch.full_like(mean, cfg.init_std)
-        best = Best(mean)
-        with torch.inference_mode():
-            for _ in range(cfg.iterations):
-                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
-                costs = evaluate(objective, cand)  # (B, N)
-                best.update(cand, costs)
-                best.end_iteration()
-                top, idx = costs.topk(cfg.elites, dim=1, largest=False)  # (B, K), per episode
-                elites = torch.gather(cand, 1, idx[:, :, None, None].expand(B, cfg.elites, H, A))
-                lo, hi = top[:, :1], top[:, -1:]
-                score = ((top - lo) / (hi - lo).clamp_min(1e-12)).nan_to_num(nan=1.0)  # in [0, 1]
-                w = torch.softmax(-score / cfg.temperature, dim=1)[:, :, None, None]  # (B, K, 1, 1)
-                mean = (w * elites).sum(dim=1)
-                std = (w * (elites - mean[:, None]).pow(2)).sum(dim=1).sqrt().clamp_min(cfg.min_std)
-        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+    def refit(self, mean: Tensor, std: Tensor, elites: Tensor, elite_costs: Tensor) -> tuple[Tensor, Tensor]:
+        lo, hi = elite_costs[:, :1], elite_costs[:, -1:]
+        score = ((elite_costs - lo) / (hi - lo).clamp_min(1e-12)).nan_to_num(nan=1.0)  # in [0, 1]
+        w = torch.softmax(-score / self.config.temperature, dim=1)[:, :, None, None]  # (B, K, 1, 1)
+        mean = (w * elites).sum(dim=1)
+        std = (w * (elites - mean[:, None]).pow(2)).sum(dim=1).sqrt().clamp_min(self.config.min_std)
+        return mean, std
