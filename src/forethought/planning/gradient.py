@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, check_costs
+from forethought.planning.common import Best, Seeded, check_costs, check_problem, gaussian_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -57,10 +57,9 @@ class GradientPlanner(Seeded):
         """See :class:`~forethought.planning.protocols.Planner`."""
         cfg = self.config
         init, low, high = check_problem(init, low, high)
-        B, H, A = init.shape
+        B = init.shape[0]
         gen = self.generator(init.device)
-        noise = torch.randn((B, cfg.samples - 1, H, A), generator=gen, device=init.device, dtype=init.dtype)
-        start = torch.cat([init[:, None], init[:, None] + cfg.init_std * noise], dim=1).clamp(low, high)
+        start = gaussian_candidates(init, torch.full_like(init, cfg.init_std), cfg.samples, gen, low, high)
         best = Best(init)
         with torch.inference_mode(False), torch.enable_grad():
             x = start.clone().requires_grad_(True)  # (B, N, H, A), a leaf
