@@ -2,15 +2,19 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py [--repeats 3] [--quick]
         [--predictor-width 128 --predictor-depth 2 --history 1]   # a lighter predictor, same budget
+        [--compile]                                                # + torch.compile'd CEM rows
+        [--samples 300 --iterations 10]                            # another budget: plan_s300_i10.json
 
-Setting (issue 4): the ``small`` preset (64x64 pixels, D=128, predictor width 192 x 3 blocks,
+Setting (issue 4): the ``small`` preset (64x64 pixels, D=128, predictor width 128 x 2 blocks,
 history 3), frameskip 5 on a 2-D env action (model action dim 10), horizon 5, one episode (B=1),
 one torch thread, random weights (latency does not depend on them). CEM 300 samples x 30
 iterations; MPPI and the gradient planner at the same budget (9,000 sequence evaluations per
 decision; a gradient step also pays a backward pass). Each row is the median of ``--repeats``
 decisions of a real :class:`MPCAgent` (encode the new frame + plan + queue), measured after the
 history is full. "fast" is the shared-history candidate rollout, "ref" the reference rollout that
-repeats the history per candidate. FLOPs are counted with ``torch.utils.flop_counter`` on one
+repeats the history per candidate, "compiled" the fast one through ``torch.compile``
+(``--compile``; "first_decision_s" in the JSON is the first full-history decision, compilation
+included). FLOPs are counted with ``torch.utils.flop_counter`` on one
 objective call (matmuls and attention) times the iterations. Peak: one 2048^3 matmul, 1 thread.
 The predictor flags override the preset's predictor width/depth and history (the preset itself is
 not changed) to see what a lighter predictor would cost; such runs write
@@ -72,19 +76,24 @@ def decision_flops(model: WorldModel, planner_name: str, bf16: bool, fast: bool)
     return counter.get_total_flops() * ITERS
 
 
-def time_decisions(model: WorldModel, planner_name: str, bf16: bool, fast: bool, repeats: int) -> list[float]:
+def time_decisions(model: WorldModel, planner_name: str, bf16: bool, fast: bool, repeats: int,
+                   compile: bool = False) -> tuple[list[float], float]:
+    """Decision times with a full history, and the first full-history decision's time (with
+    ``compile`` it includes compiling that shape)."""
     space = spaces.Box(-1.0, 1.0, (ENV_A,), np.float32)
     planner = make_planner(planner_name, samples=SAMPLES, iterations=ITERS, seed=0)
-    agent = MPCAgent(model, planner, action_space=space, horizon=HORIZON, receding=1, bf16=bf16, fast=fast)
+    agent = MPCAgent(model, planner, action_space=space, horizon=HORIZON, receding=1, bf16=bf16, fast=fast,
+                     compile=compile)
     rng = np.random.default_rng(0)
     agent.reset(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
-    warm = model.history  # decisions before the history is full (and one-off allocations)
+    warm = model.history  # decisions before the history is full, then one-off allocations / compilation
     for _ in range((warm + repeats) * FRAMESKIP):
         agent.act(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
-    return agent.decision_times[warm:]
+    return agent.decision_times[warm:], agent.decision_times[warm - 1]
 
 
 def main() -> None:
+    global SAMPLES, ITERS  # the issue's budget unless overridden (e.g. a cheaper budget at equal success)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="CEM rows only")
@@ -92,7 +101,12 @@ def main() -> None:
     parser.add_argument("--predictor-width", type=int, help="override the preset's predictor width")
     parser.add_argument("--predictor-depth", type=int, help="override the preset's predictor depth")
     parser.add_argument("--history", type=int, help="override the preset's history h")
+    parser.add_argument("--samples", type=int, default=SAMPLES, help=f"candidates per iteration (default {SAMPLES})")
+    parser.add_argument("--iterations", type=int, default=ITERS, help=f"planner iterations (default {ITERS})")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the torch.compile'd fast rollout (MPCAgent(compile=True)) for CEM")
     args = parser.parse_args()
+    SAMPLES, ITERS = args.samples, args.iterations
     torch.set_num_threads(1)
     torch.manual_seed(0)
     cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A)
@@ -108,22 +122,26 @@ def main() -> None:
             p.normal_(0, 0.02)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     rows = []
-    cases = [("cem", dt, fast) for dt in ("fp32", "bf16") for fast in ((True,) if args.fast_only else (False, True))]
+    cases = [("cem", dt, fast, False) for dt in ("fp32", "bf16") for fast in ((True,) if args.fast_only else (False, True))]
+    if args.compile:
+        cases += [("cem", dt, True, True) for dt in ("fp32", "bf16")]
     if not args.quick:
-        cases += [(p, dt, True) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
-    for name, dt, fast in cases:
+        cases += [(p, dt, True, False) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
+    for name, dt, fast, comp in cases:
         bf16 = dt == "bf16"
-        times = time_decisions(model, name, bf16, fast, args.repeats)
+        model.predictor.compile_rollout(comp)
+        times, first = time_decisions(model, name, bf16, fast, args.repeats, comp)
+        model.predictor.compile_rollout(False)  # count FLOPs on the eager graph (same FLOPs)
         # FLOPs do not depend on the dtype; counting in fp32 also sees every matmul (the bf16 path
         # calls oneDNN's linear, which FlopCounterMode does not know).
         flops = decision_flops(model, name, False, fast)
         sec = statistics.median(times)
-        rows.append({"planner": name, "dtype": dt, "rollout": "fast" if fast else "ref",
+        rows.append({"planner": name, "dtype": dt, "rollout": ("compiled" if comp else "fast") if fast else "ref",
                      "samples": SAMPLES, "iterations": ITERS, "horizon": HORIZON,
-                     "decision_s": sec, "decision_s_all": times, "gflop": flops / 1e9,
+                     "decision_s": sec, "decision_s_all": times, "first_decision_s": first, "gflop": flops / 1e9,
                      "gflops": flops / 1e9 / sec, "peak_fraction": flops / 1e9 / sec / peaks[dt]})
         r = rows[-1]
-        print(f"{name:9s} {dt:5s} {r['rollout']:5s} {sec:8.3f} s/decision  {r['gflop']:7.1f} GFLOP  "
+        print(f"{name:9s} {dt:5s} {r['rollout']:8s} {sec:8.3f} s/decision  {r['gflop']:7.1f} GFLOP  "
               f"{r['gflops']:7.1f} GFLOP/s  {100 * r['peak_fraction']:5.1f}% of {dt} peak", flush=True)
     print(f"\nmatmul peak, 1 thread: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
           f"torch threads = {torch.get_num_threads()}; target <= 0.2 s/decision")
@@ -136,7 +154,9 @@ def main() -> None:
                          "parameters": model.num_parameters("predictor")},
            "batch_episodes": 1, "matmul_peak_gflops": peaks, "rows": rows,
            "command": "OMP_NUM_THREADS=1 .venv/bin/python " + " ".join(["bench/plan.py", *sys.argv[1:]])}
-    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}.json" if custom else "plan.json"
+    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}" if custom else "plan"
+    name += "" if (SAMPLES, ITERS) == (300, 30) else f"_s{SAMPLES}_i{ITERS}"
+    name += ".json"
     path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")

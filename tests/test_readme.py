@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_python_tour_runs(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README has no Python block"
-    collect("forethought/TwoRoom-v0", tmp_path / "data" / "tworoom", episodes=8, steps=30, policy="smooth",
+    collect("forethought/TwoRoom-v0", tmp_path / "data" / "tworoom", episodes=40, steps=30, policy="smooth",
             progress=False)
     train(tmp_path / "data" / "tworoom", tmp_path / "runs" / "tworoom", preset="tiny", steps=6, warmup_steps=1, frameskip=5,
           progress=False, tensorboard=False)
@@ -24,3 +24,4 @@ def test_python_tour_runs(tmp_path, monkeypatch):
     assert tuple(namespace["z_next"].shape[:2]) == (1, 1)
     assert tuple(namespace["surprise"].shape) == (1, 3)
     assert namespace["env"].action_space.contains(namespace["agent"].act(namespace["obs"]))
+    assert len(namespace["agent"].monitor.scores) >= 1

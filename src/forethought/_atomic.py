@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 STALE_PREFIXES = (".tmp-", ".old-")
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read the process umask (there is no getter)
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,13 +37,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as JSON so that ``path`` is always either the old or the new whole file."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` so that ``path`` is always either the old or the new whole file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{STALE_PREFIXES[0]}{path.name}-")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -49,6 +52,11 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON so that ``path`` is always either the old or the new whole file."""
+    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
 @contextmanager

@@ -18,6 +18,9 @@ The loop, one command a step:
   forethought info data/tworoom                      what a dataset holds
   forethought train --data data/tworoom --preset small --out runs/tworoom
   forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
+  forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
+  forethought surprise-eval --model runs/tworoom --out reports/surprise
+  forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
 
 Run `forethought COMMAND --help` for the options of one command, with examples.
 """
@@ -257,6 +260,55 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_eval)
 
 
+# --------------------------------------------------------------------------- surprise
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command function that imports ``module.name`` only when the command runs (torch is slow to import)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
+
+
+# Commands whose options live next to their library code: (name, options module, add function,
+# run module, run function, help, description). The options modules import no torch.
+_LIBRARY_COMMANDS = (
+    ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
+     "forethought.surprise.runner", "run_calibrate",
+     "fit surprise normalization and alarm thresholds on held-out data",
+     "Calibrate a model's surprise (its prediction error on new frames): how its residuals and latent\n"
+     "dimensions spread on in-distribution data, and per horizon an alarm threshold for a target\n"
+     "false-alarm rate, checked on clips not used to choose it. Saved as surprise.safetensors in the model folder."),
+    ("surprise-eval", "forethought.surprise.arguments", "add_surprise_eval_arguments",
+     "forethought.surprise.runner", "run_surprise_eval",
+     "out-of-distribution detection and violation-of-expectation benchmarks",
+     "Measure how well surprise flags the world changing: perturbed vs normal episodes generated\n"
+     "with the environment (teleport, walls, dynamics, visuals): AUROC, FPR at 95% TPR, detection\n"
+     "delay; and possible vs impossible clips (pairwise accuracy)."),
+    ("surprise", "forethought.surprise.arguments", "add_surprise_plot_arguments",
+     "forethought.surprise.runner", "run_surprise_plot",
+     "draw the surprise timeline of one episode under its frames",
+     "Draw the per-frame surprise of a dataset episode or a perturbed episode, with the alarm threshold."),
+    ("distill", "forethought.speculative.arguments", "add_distill_arguments",
+     "forethought.speculative.arguments", "run_distill_from_args",
+     "distill a small draft predictor for speculative rollouts",
+     "Train a small draft predictor to imitate a world model's predictor in its own latent space\n"
+     "(on the dataset's latents and the model's own rollouts). WorldModel.rollout(..., draft=...) then\n"
+     "drafts steps with it and verifies them with the model in one pass (speculative rollouts)."),
+)
+
+
+def _add_library_commands(sub: argparse._SubParsersAction) -> None:
+    import importlib
+
+    for name, options, add, module, run, help_text, description in _LIBRARY_COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=description, formatter_class=_Formatter)
+        getattr(importlib.import_module(options), add)(p)
+        p.set_defaults(func=_lazy(module, run))
+
+
 # --------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_envs,
@@ -265,6 +317,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_minari,
     _add_train,
     _add_eval,
+    _add_library_commands,
 )
 
 
@@ -295,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
+    except (ValueError, IndexError, FileNotFoundError, FileExistsError, ImportError) as err:
         # Library errors are written to be read by a person: show the message, not a traceback.
         print(f"forethought: error: {err}", file=sys.stderr)
         return 2

@@ -177,9 +177,27 @@ def test_agent_errors_say_what_to_do() -> None:
         MPCAgent(model, make_planner("cem"), action_space=env.action_space, horizon=2, receding=3)
     with pytest.raises(ValueError, match="available: l1, l2"):
         MPCAgent(model, make_planner("cem"), action_space=env.action_space, cost="cosine")
+    with pytest.raises(ValueError, match="only applies to reduce='sum'"):
+        MPCAgent(model, make_planner("cem"), action_space=env.action_space, reduce="last", terminal_weight=1.0)
+    with pytest.raises(ValueError, match="fold it into your cost"):
+        MPCAgent(model, make_planner("cem"), action_space=env.action_space, cost=lambda g: None, terminal_weight=1.0)
     bare = WorldModel(model.config)
     with pytest.raises(ValueError, match="normalizer="):
         MPCAgent(bare, make_planner("cem"), action_space=env.action_space)
     agent = MPCAgent(model, make_planner("cem"), action_space=env.action_space)
     with pytest.raises(RuntimeError, match="reset"):
         agent.act(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_terminal_weight_reaches_the_planner_objective() -> None:
+    env = make("forethought/TwoRoom-v0")
+    frames = _frames(2, B=2)
+    costs = {}
+    for w in (0.0, 3.0):
+        planner = ScriptedPlanner()  # the same plan for both: only the cost differs
+        agent = MPCAgent(_model(), planner, action_space=env.action_space, horizon=3, terminal_weight=w)
+        agent.reset(frames[0])
+        agent.act(frames[1])
+        costs[w] = planner.costs[0]
+    # sum + 3 * last > sum, by exactly 3 * the last step's distance (> 0 for random weights).
+    assert (costs[3.0] > costs[0.0]).all()

@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from forethought.evaluation.arguments import add_eval_arguments
@@ -82,3 +83,29 @@ def test_env_sampled_goals_and_bad_paths(run_dir, tmp_path):
     assert report["meta"]["goal_offset"] is None and all(t["episode"] == -1 for t in report["meta"]["tasks"])
     with pytest.raises(FileNotFoundError, match="run folder"):
         run_eval(_args("--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")))
+
+
+def test_noise_beta_and_terminal_weight_reach_the_report(run_dir, tmp_path):
+    argv = ("--model", str(run_dir), "--out", str(tmp_path / "c"), *COMMON, "--no-baseline", "--gif-episodes", "0",
+            "--noise-beta", "2", "--terminal-weight", "1.5")
+    assert run_eval(_args(*argv)) == 0
+    planner = json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["planner"]
+    assert planner["noise_beta"] == 2.0 and planner["terminal_weight"] == 1.5
+    assert planner["frameskip"] >= 1  # filled in from model.action_dim // env action dim
+    with pytest.raises(ValueError, match="sampling planners"):
+        run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / "d"), *COMMON[2:], "--planner", "gradient",
+                       "--noise-beta", "2"))
+
+
+def test_skip_solved_keeps_unsolved_tasks_and_reports_the_counts(run_dir, tmp_path):
+    argv = ("--model", str(run_dir), "--out", str(tmp_path / "s"), *COMMON, "--no-baseline", "--gif-episodes", "0",
+            "--skip-solved")
+    assert run_eval(_args(*argv)) == 0
+    meta = json.loads((tmp_path / "s" / "report.json").read_text())["meta"]
+    counts = meta["task_filter"]
+    assert counts["kept"] == 4 and counts["drawn"] == counts["kept"] + counts["dropped"]
+    from forethought.envs import make
+
+    env = make(meta["env_id"], **meta["env_kwargs"]).unwrapped
+    assert not any(env.success(np.asarray(t["start_state"]), np.asarray(t["goal_state"])) for t in meta["tasks"])
+    assert "dropped" in (tmp_path / "s" / "report.md").read_text()

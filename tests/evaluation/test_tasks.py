@@ -59,3 +59,17 @@ def test_env_sampled_tasks_are_deterministic():
                for x, y in zip(a, b))
     assert not np.array_equal(a[0].goal_state, a[1].goal_state)
     assert all(env.unwrapped.in_free_space(t.goal_state) and env.unwrapped.in_free_space(t.start_state) for t in a)
+
+
+def test_unsolved_tasks_drops_tasks_solved_at_the_start_and_counts_them():
+    from forethought.evaluation.tasks import Task, unsolved_tasks
+
+    tasks = [Task(np.array([0.0, 0.0]), np.array([d, 0.0])) for d in (0.5, 10.0, 1.0, 20.0, 30.0)]
+    near = lambda s, g: float(np.linalg.norm(s - g)) < 4.0  # noqa: E731 (the env's success test's shape)
+    kept, counts = unsolved_tasks(tasks, near, 2)
+    assert [t.goal_state[0] for t in kept] == [10.0, 20.0]
+    assert counts == {"drawn": 4, "dropped": 2, "kept": 2}
+    kept, counts = unsolved_tasks(tasks, near, 5)  # fewer qualify than asked: all looked at
+    assert len(kept) == 3 and counts == {"drawn": 5, "dropped": 2, "kept": 3}
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        unsolved_tasks(tasks, near, 0)

@@ -38,6 +38,20 @@ def test_goal_cost_values() -> None:
         goal_cost(goal, "l2", "mean")
 
 
+def test_terminal_weight_adds_the_last_step() -> None:
+    goal = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    lat = torch.zeros(2, 1, 3, 2)
+    lat[0, 0, :, 0] = torch.tensor([1.0, 2.0, 3.0])  # per-step l2: 0.5, 2, 4.5 -> sum 7, last 4.5
+    acts = torch.zeros(2, 1, 3, 1)
+    assert goal_cost(goal, "l2", "sum", terminal_weight=2.0)(lat, acts).tolist() == [[7.0 + 9.0], [3.0 + 2.0]]
+    assert goal_cost(goal, "l1", "sum", terminal_weight=0.5)(lat, acts).tolist() == [[3.0 + 0.75], [3.0 + 0.5]]
+    with pytest.raises(ValueError, match="only applies to reduce='sum'"):
+        goal_cost(goal, "l2", "last", terminal_weight=1.0)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            goal_cost(goal, "l2", "sum", terminal_weight=bad)
+
+
 @pytest.mark.parametrize("kind", ["transformer", "mlp"])
 @pytest.mark.parametrize("L", [1, 2, 3])
 def test_objective_equals_rolling_each_candidate_alone(kind: str, L: int) -> None:

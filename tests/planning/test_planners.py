@@ -116,3 +116,48 @@ def test_factory_and_config_errors_say_what_to_do() -> None:
         p.plan(quadratic(_targets()), torch.zeros(B, H, A), torch.zeros(3), torch.ones(3))
     with pytest.raises(ValueError, match="costs of shape"):
         p.plan(lambda a: a.sum(dim=(-1, -2)).flatten(), torch.zeros(B, H, A), LOW, HIGH)
+
+
+def test_colored_noise_has_unit_variance_and_the_asked_smoothness() -> None:
+    from forethought.planning.common import colored_noise
+
+    g = torch.Generator().manual_seed(0)
+    for beta, lag1 in ((0.0, (-0.05, 0.05)), (2.0, (0.8, 0.95))):
+        x = colored_noise((8000, 25, 2), beta, g, torch.device("cpu"))  # (samples, T, channels)
+        var = x.var(dim=0)  # (T, 2): every time step, every channel
+        assert ((var > 0.9) & (var < 1.1)).all(), var
+        r = torch.corrcoef(torch.stack([x[:, 3, 0], x[:, 4, 0], x[:, 4, 1]]))
+        assert lag1[0] < r[0, 1] < lag1[1]  # neighbouring steps of one channel
+        assert abs(r[1, 2]) < 0.05  # channels stay independent
+    # White noise is exactly torch.randn's stream: beta=0 changes nothing for existing seeds.
+    a = colored_noise((3, 5, 2), 0.0, torch.Generator().manual_seed(1), torch.device("cpu"))
+    torch.testing.assert_close(a, torch.randn((3, 5, 2), generator=torch.Generator().manual_seed(1)))
+
+
+def test_colored_candidates_run_over_env_steps_across_model_steps() -> None:
+    from forethought.planning.common import gaussian_candidates
+
+    mean, std = torch.zeros(1, 5, 10), torch.ones(1, 5, 10)  # H=5 model steps of 5 env steps x 2 dims
+    big = torch.full((10,), 1e9)
+    c = gaussian_candidates(mean, std, 8001, torch.Generator().manual_seed(0), -big, big, beta=2.0, frameskip=5)
+    assert torch.equal(c[:, 0], mean[:, 0][:, None].expand(1, 5, 10)[:, :, :])  # candidate 0 is the mean
+    x = c[0, 1:]  # (8000, H, A)
+    # The last env step of model step 0 (dims 8:10) and the first of step 1 (dims 0:2) are neighbours.
+    across = torch.corrcoef(torch.stack([x[:, 0, 8], x[:, 1, 0]]))[0, 1]
+    assert across > 0.7
+    with pytest.raises(ValueError, match="multiple of frameskip=3"):
+        gaussian_candidates(mean, std, 4, torch.Generator(), -big, big, beta=2.0, frameskip=3)
+    with pytest.raises(ValueError, match="noise_beta"):
+        make_planner("cem", noise_beta=-1.0)
+    with pytest.raises(ValueError, match="frameskip"):
+        make_planner("mppi", frameskip=0)
+
+
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_colored_noise_planners_still_minimise(name: str) -> None:
+    target = torch.linspace(-1.5, 1.5, H)[None, :, None].expand(B, H, A)  # a smooth optimum
+    objective = quadratic(target)
+    init = torch.zeros(B, H, A)
+    start = objective(init[:, None])[:, 0]
+    result = make_planner(name, noise_beta=2.0, **BUDGETS[name]).plan(objective, init, LOW, HIGH)
+    assert (result.cost < 0.05 * start).all(), (result.cost, start)  # smooth noise refines less finely

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +33,17 @@ CostSpec = str | Callable[[Tensor], Cost]
 """``"l1"``/``"l2"`` (distance to the goal latent) or ``make_cost(goal_z (B, D)) -> Cost``."""
 
 
+class FrameMonitor(Protocol):
+    """Watches the model frames the agent sees (e.g. :class:`forethought.surprise.SurpriseMonitor`)."""
+
+    def reset(self) -> None: ...
+
+    def observe(self, z: Tensor, action: Tensor | None) -> str:
+        """``z (B, D)`` the new frame's latent, ``action (B, A)`` the normalized model action that led
+        to it (``None`` at the first frame) -> ``"continue"`` or ``"replan"`` (drop queued actions)."""
+        ...
+
+
 class MPCAgent:
     """Receding-horizon planning agent over ``B`` episodes at once.
 
@@ -44,26 +55,33 @@ class MPCAgent:
         receding: model steps executed per decision (``1 <= receding <= horizon``).
         cost: ``"l2"`` (LeWM), ``"l1"`` (V-JEPA 2-AC), or a callable ``goal_z (B, D) -> Cost``.
         reduce: ``"last"`` or ``"sum"`` over the horizon, for the named costs.
+        terminal_weight: extra weight on the last step of a ``"sum"`` cost (see
+            :func:`~forethought.planning.costs.goal_cost`); 0 = the plain sum.
         normalizer: the action statistics; default ``model.normalization`` (the training set's).
         device: where the model runs; default the model's device.
         bf16: bfloat16 autocast for the predictor during planning.
         fast: the shared-history candidate rollout (``False``: reference path, for benchmarks).
+        compile: ``torch.compile`` the fast rollout (see :func:`~forethought.planning.costs.rollout_objective`):
+            for long-running agents; each new batch size / history length compiles first.
+        monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
+            when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
 
     The frameskip is ``model.action_dim // env_action_dim``: a model action concatenates
     ``frameskip`` env actions, and the normalizer's statistics are per env-action dimension.
     """
 
     def __init__(self, model: torch.nn.Module, planner: Planner, *, action_space: Any, horizon: int = 5,
-                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "sum",
+                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "sum", terminal_weight: float = 0.0,
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
-                 bf16: bool = False, fast: bool = True) -> None:
+                 bf16: bool = False, fast: bool = True, compile: bool = False,
+                 monitor: FrameMonitor | None = None) -> None:
         if not 1 <= receding <= horizon:
             raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device).eval()
         self.planner, self.horizon, self.receding = planner, int(horizon), int(receding)
-        self.bf16, self.fast = bf16, fast
-        self._make_cost = self._cost_factory(cost, reduce)
+        self.bf16, self.fast, self.compile = bf16, fast, compile
+        self._make_cost = self._cost_factory(cost, reduce, terminal_weight)
         low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
         if low.ndim != 1 or not (np.isfinite(low).all() and np.isfinite(high).all()):
             raise ValueError(f"action_space must be a bounded 1-D Box, got low={low}, high={high}")
@@ -86,14 +104,17 @@ class MPCAgent:
         self.high = torch.as_tensor(normalizer.normalize_action(np.tile(high, k)), dtype=torch.float32, device=self.device)
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
+        self.monitor = monitor
         self._goal_z: Tensor | None = None
 
     @staticmethod
-    def _cost_factory(cost: CostSpec, reduce: str) -> Callable[[Tensor], Cost]:
+    def _cost_factory(cost: CostSpec, reduce: str, terminal_weight: float = 0.0) -> Callable[[Tensor], Cost]:
         if callable(cost):
+            if terminal_weight:
+                raise ValueError("terminal_weight applies to the named costs ('l1', 'l2'); fold it into your cost callable")
             return cost
-        goal_cost(torch.zeros(1, 1), cost, reduce)  # validates the names now, not at the first act
-        return lambda goal_z: goal_cost(goal_z, cost, reduce)
+        goal_cost(torch.zeros(1, 1), cost, reduce, terminal_weight)  # validates now, not at the first act
+        return lambda goal_z: goal_cost(goal_z, cost, reduce, terminal_weight)
 
     # ------------------------------------------------------------------ observations
     def _to_batch(self, obs: Any, what: str) -> tuple[Tensor, bool]:
@@ -135,6 +156,8 @@ class MPCAgent:
         self._steps = 0
         self.decision_times = []
         self.last_result = None
+        if self.monitor is not None:
+            self.monitor.reset()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one
@@ -149,10 +172,14 @@ class MPCAgent:
             z, _ = self._encode(obs, "obs")
             if z.shape[0] != self._goal_z.shape[0]:
                 raise ValueError(f"obs has batch {z.shape[0]} but reset() got {self._goal_z.shape[0]} goals")
+            a_model = None
             if self._latents:  # the k env actions that led here form one model action
                 a = np.concatenate(self._executed, axis=-1)  # (B, k * env_dim)
-                self._actions.append(torch.as_tensor(self.normalizer.normalize_action(a), device=self.device))
+                a_model = torch.as_tensor(self.normalizer.normalize_action(a), device=self.device)
+                self._actions.append(a_model)
                 self._executed = []
+            if self.monitor is not None and self.monitor.observe(z, a_model) == "replan":
+                self._queue = self._queue[:, :0]  # plan again from this frame
             self._latents.append(z)
             self._latents = self._latents[-h:]  # invariant: len(actions) == len(latents) - 1
             self._actions = self._actions[len(self._actions) - len(self._latents) + 1 :]
@@ -169,7 +196,8 @@ class MPCAgent:
         B, H, A, r = self._goal_z.shape[0], self.horizon, self.model.action_dim, self.receding
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
-        objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast)
+        objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast,
+                                      compile=self.compile)
         if self._plan is None:  # cold start: the mean normalized action
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action

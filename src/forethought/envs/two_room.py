@@ -90,12 +90,12 @@ class TwoRoomEnv(PixelGoalEnv):
         self.arena_size, self.wall_thickness, self.door_width = L, float(wall_thickness), float(door_width)
         self.door_center, self.max_step = door_center, float(max_step)
         self.agent_radius, self.success_radius = float(agent_radius), success_radius
+        self.wall = True
+        self._default_layout = (self.door_center, self.door_width, self.wall)  # reset() restores it
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = self._pixel_space()
-        self._boxes = self._config_space_obstacles()
-        self._background = self._draw_background()  # float32, for blending
-        self._background_u8 = (self._background + 0.5).astype(np.uint8)
+        self._build_layout()
         # Pixel centres in arena units, for the vectorised disc.
         self._scale = self.image_size / L
         self._centres = (np.arange(self.image_size, dtype=np.float64) + 0.5) / self._scale
@@ -103,15 +103,47 @@ class TwoRoomEnv(PixelGoalEnv):
         self._goal = np.full(2, 3 * L / 4)
 
     # --- geometry -----------------------------------------------------------------------------
+    def set_layout(self, *, door_center: float | None = None, door_width: float | None = None,
+                   wall: bool | None = None) -> None:
+        """Change the walls mid-episode (surprise evaluation: a door moved or closed, the wall removed).
+
+        `door_width=0` closes the door; `wall=False` removes the dividing wall. Arguments left as
+        None keep their current value. Raises ValueError if the agent would end up inside a wall
+        (the layout is then unchanged).
+        """
+        old = (self.door_center, self.door_width, self.wall)
+        dc = self.door_center if door_center is None else float(door_center)
+        dw = self.door_width if door_width is None else float(door_width)
+        if dw != 0 and not (dw > 2 * self.agent_radius and dw / 2 <= dc <= self.arena_size - dw / 2):
+            raise ValueError(f"TwoRoom.set_layout: a door of width {dw} at y={dc} must be wider than the agent "
+                             f"and inside the arena; door_width=0 closes the door")
+        self.door_center, self.door_width = dc, dw
+        self.wall = self.wall if wall is None else bool(wall)
+        self._boxes = self._config_space_obstacles()
+        if not self.in_free_space(self._pos):
+            self.door_center, self.door_width, self.wall = old
+            self._boxes = self._config_space_obstacles()
+            raise ValueError(f"TwoRoom.set_layout: the agent at {self._pos} would be inside the new wall")
+        self._build_layout()
+
+    def _build_layout(self) -> None:
+        self._boxes = self._config_space_obstacles()
+        self._background = self._draw_background()  # float32, for blending
+        self._background_u8 = (self._background + 0.5).astype(np.uint8)
+
     def _config_space_obstacles(self) -> np.ndarray:
         """Obstacles for the agent's centre as open boxes `(K, 2, 2)`: `[k, 0] = lo`, `[k, 1] = hi`."""
         L, r, c = self.arena_size, self.agent_radius, self.arena_size / 2
         h = self.wall_thickness / 2 + r
         door_lo = self.door_center - self.door_width / 2 + r
         door_hi = self.door_center + self.door_width / 2 - r
+        if self.door_width == 0:  # closed: two overlapping pieces, one solid wall (open boxes leave no seam)
+            door_lo, door_hi = self.door_center + 1.0, self.door_center - 1.0
         boxes = [
             [[c - h, -_BIG], [c + h, door_lo]],  # wall piece on the y < door side
             [[c - h, door_hi], [c + h, _BIG]],  # wall piece on the y > door side
+        ] if self.wall else []
+        boxes += [
             [[-_BIG, -_BIG], [r, _BIG]],  # arena edges
             [[L - r, -_BIG], [_BIG, _BIG]],
             [[-_BIG, -_BIG], [_BIG, r]],
@@ -173,6 +205,9 @@ class TwoRoomEnv(PixelGoalEnv):
         `options={"state": s, "goal_state": g}` overrides the start and/or the goal.
         """
         super().reset(seed=seed)
+        if (self.door_center, self.door_width, self.wall) != self._default_layout:  # undo set_layout
+            self.door_center, self.door_width, self.wall = self._default_layout
+            self._build_layout()
         self._pos = self._sample_free(self.np_random)
         self._goal = self._sample_free(self.np_random)
         return self._finish_reset(options)
@@ -214,7 +249,7 @@ class TwoRoomEnv(PixelGoalEnv):
         half = self.wall_thickness / 2
         in_band = np.abs(x - L / 2) <= half
         in_door = np.abs(y - self.door_center) < self.door_width / 2
-        wall = in_band & ~in_door
+        wall = in_band & ~in_door & self.wall
         img = np.where(wall[..., None], _WALL, _FLOOR)
         return img.astype(np.float32)
 

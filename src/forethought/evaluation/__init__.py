@@ -24,6 +24,7 @@ _EXPORTS = {
     "held_out_episodes": "forethought.evaluation.tasks",
     "sample_env_tasks": "forethought.evaluation.tasks",
     "sample_tasks": "forethought.evaluation.tasks",
+    "unsolved_tasks": "forethought.evaluation.tasks",
     "wilson_interval": "forethought.evaluation.stats",
     "budget_sweep": "forethought.evaluation.sweep",
     "write_report": "forethought.evaluation.report",

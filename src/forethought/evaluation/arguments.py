@@ -14,6 +14,8 @@ EVAL_EPILOG = """examples:
   forethought eval --model runs/tworoom --planner mppi --samples 128 --iterations 5 --out reports/mppi
   forethought eval --model runs/tworoom --sweep --out reports/scaling        # success vs samples x iterations
   forethought eval --model runs/tworoom --goal-source env --out reports/env  # env-sampled goals
+  forethought eval --model runs/tworoom --noise-beta 3 --out reports/smooth  # smooth (colored) CEM samples
+  forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
 
 Start and goal come from held-out episodes of the training run (run.json), the goal --goal-offset
 env steps ahead of the start in the same episode. Every episode runs the full --budget of env
@@ -39,6 +41,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="dataset: goal = the held-out episode's state --goal-offset steps later (default); "
                              "env: random start and env-sampled goal")
     parser.add_argument("--goal-offset", type=int, default=25, help="env steps from start to goal (default 25)")
+    parser.add_argument("--skip-solved", action="store_true",
+                        help="keep only tasks whose start does not already satisfy the env's success test against "
+                             "the goal (PushT: the block often does not move in 25 steps of data); the counts of "
+                             "kept/dropped tasks go to report.json")
     parser.add_argument("--budget", type=int, default=50, help="env steps per episode (default 50)")
     parser.add_argument("--samples", type=int, default=None, help="candidates per planning iteration")
     parser.add_argument("--iterations", type=int, default=None, help="planner iterations per decision")
@@ -49,6 +55,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--reduce", choices=("sum", "last"), default="sum",
                         help="sum the distance over the horizon (arrive early and stay; TwoRoom 82%% vs 50%% "
                              "for last at CEM 100x10) or score only the last predicted step")
+    parser.add_argument("--terminal-weight", type=float, default=0.0,
+                        help="with --reduce sum: add this multiple of the last step's distance (default 0)")
+    parser.add_argument("--noise-beta", type=float, default=0.0,
+                        help="cem/mppi: colored sampling noise over env steps, power 1/f^beta (iCEM); 0 = white "
+                             "(default), 2-3 = smooth samples that keep a direction")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the planner's rollouts")
     parser.add_argument("--batch", type=int, default=50, help="episodes planned together (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of tasks, envs and planner (default 0)")
@@ -60,5 +71,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--gif-episodes", type=int, default=4, help="episodes shown in episodes.gif (0: none)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the random-policy baseline")
+    parser.add_argument("--surprise", choices=("off", "observe", "replan"), default="off",
+                        help="watch every model frame with the model's surprise calibration (forethought "
+                             "surprise-calibrate) and report the alarm rate; replan: an alarm also makes the "
+                             "agent plan again at once (default off)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return parser

@@ -54,6 +54,14 @@ def _sweep_table(sweep: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _filter_note(counts: dict[str, int] | None) -> str | None:
+    """`--skip-solved` counts as a sentence (None without the filter)."""
+    if not counts:
+        return None
+    return (f"kept {counts['kept']} of {counts['drawn']} drawn tasks; dropped {counts['dropped']} whose start "
+            "already satisfied the success test")
+
+
 def render_markdown(report: dict[str, Any], results: Sequence[EvalResult]) -> str:
     """report.md: the table, the setup (command, seed, model, tasks) and the sweep if any."""
     meta = report.get("meta", {})
@@ -63,6 +71,7 @@ def render_markdown(report: dict[str, Any], results: Sequence[EvalResult]) -> st
               "one planning call for all episodes of a batch; time/step is one `agent.act` call.", ""]
     setup = [("command", f"`{meta.get('command', '?')}`"), ("seed", meta.get("seed")), ("model", meta.get("model")),
              ("planner", json.dumps(meta.get("planner"))), ("tasks", meta.get("tasks_note")),
+             ("task filter", _filter_note(meta.get("task_filter"))),
              ("budget", f"{meta.get('budget')} env steps"), ("goal offset", meta.get("goal_offset"))]
     parts += ["## Setup", ""] + [f"- **{k}**: {v}" for k, v in setup if v is not None] + [""]
     if report.get("sweep"):

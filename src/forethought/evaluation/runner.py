@@ -19,7 +19,9 @@ from typing import Any
 from forethought.evaluation.protocol import EvalResult, RandomAgent, evaluate
 from forethought.evaluation.report import markdown_table, write_report
 from forethought.evaluation.sweep import DEFAULT_SWEEP, budget_sweep, parse_pairs
-from forethought.evaluation.tasks import Task, held_out_episodes, sample_env_tasks, sample_tasks
+from forethought.evaluation.tasks import Task, held_out_episodes, sample_env_tasks, sample_tasks, unsolved_tasks
+
+SKIP_SOLVED_POOL = 20  # --skip-solved draws up to this many candidate tasks per task kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +56,13 @@ def _json_arg(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _planner_settings(name: str, samples: int | None, iterations: int | None, seed: int) -> dict[str, Any]:
+def _planner_settings(name: str, samples: int | None, iterations: int | None, seed: int,
+                      noise_beta: float = 0.0, frameskip: int = 1) -> dict[str, Any]:
     settings: dict[str, Any] = {"seed": seed}
+    if noise_beta:
+        if name not in ("cem", "mppi"):
+            raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {name!r}")
+        settings.update(noise_beta=noise_beta, frameskip=frameskip)
     if samples is not None:
         settings["samples"] = samples
     if iterations is not None:
@@ -66,36 +73,69 @@ def _planner_settings(name: str, samples: int | None, iterations: int | None, se
 
 
 def make_mpc_factory(model: Any, planner_name: str, action_space: Any, *, horizon: int | None, receding: int | None,
-                     device: str, seed: int, cost: str = "l2", reduce: str = "sum", bf16: bool = False) -> Any:
+                     device: str, seed: int, cost: str = "l2", reduce: str = "sum", bf16: bool = False,
+                     terminal_weight: float = 0.0, noise_beta: float = 0.0) -> Any:
     """`factory(samples, iterations) -> MPCAgent` for one world model (the planner changes per call)."""
     from forethought.agent.mpc import MPCAgent
     from forethought.planning import make_planner
 
     mpc_kwargs = {k: v for k, v in {"horizon": horizon, "receding": receding}.items() if v is not None}
-    mpc_kwargs.update(cost=cost, reduce=reduce, bf16=bf16)
+    mpc_kwargs.update(cost=cost, reduce=reduce, bf16=bf16, terminal_weight=terminal_weight)
+
+    frameskip = max(1, model.action_dim // int(action_space.shape[0]))  # env steps per model action
 
     def factory(samples: int | None, iterations: int | None) -> Any:
-        planner = make_planner(planner_name, **_planner_settings(planner_name, samples, iterations, seed))
+        settings = _planner_settings(planner_name, samples, iterations, seed, noise_beta, frameskip)
+        planner = make_planner(planner_name, **settings)
         return MPCAgent(model, planner, action_space=action_space, device=device, **mpc_kwargs)
 
     return factory
 
 
 def _tasks(args: argparse.Namespace, paths: RunPaths, store: Any, env_id: str,
-           env_kwargs: dict[str, Any]) -> tuple[list[Task], str]:
+           env_kwargs: dict[str, Any]) -> tuple[list[Task], str, dict[str, int] | None]:
+    """The tasks, a sentence on where they come from, and the --skip-solved counts (or None)."""
+    if not getattr(args, "skip_solved", False):
+        return (*_draw_tasks(args, paths, store, env_id, env_kwargs, args.episodes), None)
+    from forethought.envs import make
+
+    pool, note = _draw_tasks(args, paths, store, env_id, env_kwargs, SKIP_SOLVED_POOL * args.episodes)
+    env = make(env_id, **env_kwargs)
+    try:
+        tasks, counts = unsolved_tasks(pool, env.unwrapped.success, args.episodes)
+    finally:
+        env.close()
+    if counts["kept"] < args.episodes:
+        raise ValueError(f"--skip-solved: only {counts['kept']} of {counts['drawn']} drawn tasks are not already "
+                         f"solved at the start; lower --episodes or raise --goal-offset")
+    return tasks, f"{note}; tasks whose start already satisfies the success test dropped", counts
+
+
+def _draw_tasks(args: argparse.Namespace, paths: RunPaths, store: Any, env_id: str,
+                env_kwargs: dict[str, Any], n: int) -> tuple[list[Task], str]:
     if args.goal_source == "env":
         from forethought.envs import make
 
         env = make(env_id, **env_kwargs)
         try:
-            return sample_env_tasks(env, args.episodes, seed=args.seed), "random start, goal from env.sample_goal_state"
+            return sample_env_tasks(env, n, seed=args.seed), "random start, goal from env.sample_goal_state"
         finally:
             env.close()
     if store is None:
         raise ValueError("no dataset to draw tasks from: pass --data, or --goal-source env")
     ids, note = held_out_episodes(paths.run, store.num_episodes)
-    tasks = sample_tasks(store, ids, args.episodes, goal_offset=args.goal_offset, seed=args.seed)
+    tasks = sample_tasks(store, ids, n, goal_offset=args.goal_offset, seed=args.seed)
     return tasks, f"{note}; goal {args.goal_offset} env steps ahead in the same episode"
+
+
+def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
+    """``--surprise observe|replan``: a SurpriseMonitor for the evaluated agent (None when off)."""
+    if mode == "off":
+        return None
+    from forethought.surprise import SurpriseCalibration, SurpriseMonitor
+
+    calibration = SurpriseCalibration.load(model_dir)  # a clear error naming surprise-calibrate if missing
+    return SurpriseMonitor(model, calibration, on_alarm=(lambda event: "replan") if mode == "replan" else None)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -122,7 +162,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.data is not None and paths.run is not None:
         notes.append("--data overrides the run's dataset: the held-out split of run.json refers to the run's own "
                      "dataset, so these tasks may not be held out")
-    tasks, tasks_note = _tasks(args, paths, store, env_id, env_kwargs)
+    tasks, tasks_note, task_filter = _tasks(args, paths, store, env_id, env_kwargs)
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(args.seed)
@@ -131,13 +171,18 @@ def run_eval(args: argparse.Namespace) -> int:
     action_space = probe_env.action_space
     probe_env.close()
     factory = make_mpc_factory(model, args.planner, action_space, horizon=args.horizon, receding=args.receding,
-                               device=device, seed=args.seed, cost=args.cost, reduce=args.reduce, bf16=args.bf16)
+                               device=device, seed=args.seed, cost=args.cost, reduce=args.reduce, bf16=args.bf16,
+                               terminal_weight=getattr(args, "terminal_weight", 0.0),
+                               noise_beta=getattr(args, "noise_beta", 0.0))
     agent = factory(args.samples, args.iterations)
+    monitor = _surprise_monitor(getattr(args, "surprise", "off"), model, paths.model)
+    agent.monitor = monitor
     planner_cfg = getattr(getattr(agent, "planner", None), "config", None)
     planner_info = {"name": args.planner,
                     **(dataclasses.asdict(planner_cfg) if dataclasses.is_dataclass(planner_cfg) else {}),
                     "horizon": getattr(agent, "horizon", args.horizon), "receding": getattr(agent, "receding", args.receding),
-                    "cost": args.cost, "reduce": args.reduce, "bf16": args.bf16}
+                    "cost": args.cost, "reduce": args.reduce, "terminal_weight": getattr(args, "terminal_weight", 0.0),
+                    "bf16": args.bf16}
     common = dict(budget=args.budget, batch=args.batch, seed=args.seed, progress=args.progress)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=args.gif_episodes,
                                           name=f"mpc-{args.planner}", config=planner_info, **common)]
@@ -154,11 +199,18 @@ def run_eval(args: argparse.Namespace) -> int:
         "data": str(paths.data) if paths.data else None, "env_id": env_id, "env_kwargs": env_kwargs,
         "planner": planner_info, "budget": args.budget, "goal_source": args.goal_source,
         "goal_offset": args.goal_offset if args.goal_source == "dataset" else None, "episodes": len(tasks),
-        "tasks_note": tasks_note, "tasks": [t.to_dict() for t in tasks], "device": device,
+        "tasks_note": tasks_note, "task_filter": task_filter, "tasks": [t.to_dict() for t in tasks], "device": device,
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
     }
+    if monitor is not None:
+        meta["surprise"] = {"mode": args.surprise, **monitor.summary()}
+        sm = meta["surprise"]
+        notes.append(f"surprise monitor ({args.surprise}): {sm['alarm_rate']:.1%} of {sm['frames']} model frames above the "
+                     f"calibrated threshold {sm['threshold']:.3g} ({sm['alarm_rate_first_frame']:.1%} of first frames)")
     out = Path(args.out)
     write_report(out, results, meta, sweep=sweep, gif_episodes=args.gif_episodes, notes=notes)
     print(markdown_table(results))
+    for note in notes:
+        print(note)
     print(f"report written to {out}/report.md")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,29 @@ def sample_tasks(store: Any, episodes: list[int] | np.ndarray, n: int, goal_offs
     values = np.asarray(state.get_orthogonal_selection((uniq,)), dtype=np.float64)[inverse]
     return [Task(start_state=values[k], goal_state=values[n + k], episode=int(order[k]), start_row=int(rows[k]),
                  goal_offset=int(goal_offset)) for k in range(n)]
+
+
+def unsolved_tasks(tasks: Sequence[Task], success: Callable[[np.ndarray, np.ndarray], bool],
+                   n: int) -> tuple[list[Task], dict[str, int]]:
+    """The first `n` tasks whose start does not already satisfy `success(start, goal)`, and counts.
+
+    Data-derived tasks can be trivial: in PushT the scripted pusher often leaves the block where it
+    was for 25 steps, so the start already counts as a success and any policy that does not knock
+    the block away "succeeds". `success` is the env's own test (`env.unwrapped.success`), so the
+    rule is the one success is judged by. Returns `(kept, {"drawn", "dropped", "kept"})`; `drawn`
+    counts the tasks looked at until `n` were kept (all of them when fewer than `n` qualify).
+    """
+    if n < 1:
+        raise ValueError(f"unsolved_tasks: n must be >= 1, got {n}")
+    kept: list[Task] = []
+    drawn = 0
+    for task in tasks:
+        if len(kept) == n:
+            break
+        drawn += 1
+        if not success(task.start_state, task.goal_state):
+            kept.append(task)
+    return kept, {"drawn": drawn, "dropped": drawn - len(kept), "kept": len(kept)}
 
 
 def sample_env_tasks(env: Any, n: int, seed: int = 0) -> list[Task]:

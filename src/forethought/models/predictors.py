@@ -158,8 +158,25 @@ class TransformerPredictor(nn.Module):
             raise ValueError(f"need z (B, L <= {h}, D) and past (B, L-1, A), got {tuple(z.shape)}, {tuple(past.shape)}")
         dev = z.device.type
         dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else z.dtype
+        compiled = self.__dict__.get("_compiled_rollout")
+        # The compiled graph is for planning's forward passes; the gradient planner stays eager.
+        fn = compiled if compiled is not None and not torch.is_grad_enabled() else self._rollout_candidates
         with torch.autocast(dev, enabled=False):
-            return self._rollout_candidates(z, actions, past, self._fast_weights(dt))
+            return fn(z, actions, past, self._fast_weights(dt))
+
+    def compile_rollout(self, enabled: bool = True, mode: str | None = None) -> None:
+        """Opt in (or out) to a ``torch.compile``'d :meth:`rollout_candidates` for gradient-free calls.
+
+        Inductor fuses the many small element-wise ops (modulation, LayerNorm, GELU, residual
+        gates) between the matmuls. It specialises on shapes: the first call per ``(B, N, H, L)``
+        compiles (tens of seconds on one CPU core; cached on disk by inductor afterwards), so it
+        pays off for long-running agents and fixed-shape benchmarks, not for a short evaluation.
+        Calls with gradients enabled (the gradient planner) keep using the eager path.
+        """
+        if not enabled:
+            self.__dict__.pop("_compiled_rollout", None)
+            return
+        self.__dict__["_compiled_rollout"] = torch.compile(self._rollout_candidates, mode=mode, dynamic=False)
 
     def _fast_weights(self, dtype: torch.dtype) -> _FastWeights:
         """The weights :meth:`rollout_candidates` uses, in ``dtype``.
@@ -179,9 +196,10 @@ class TransformerPredictor(nn.Module):
         return cached[1]
 
     def __getstate__(self) -> dict:
-        """Pickle / deepcopy without the cast-weight cache (derived data, rebuilt on demand)."""
+        """Pickle / deepcopy without the cast-weight cache (derived data, rebuilt on demand) or the compiled rollout."""
         state = self.__dict__.copy()
         state.pop("_fast_cache", None)
+        state.pop("_compiled_rollout", None)  # not picklable; call compile_rollout() again
         return state
 
     def _rollout_candidates(self, z: Tensor, actions: Tensor, past: Tensor, fw: _FastWeights) -> Tensor:

@@ -124,19 +124,42 @@ class WorldModel(nn.Module):
         h = self.history
         return self.predictor.predict_sequence(z[:, -h:], actions[:, -h:])[:, -1]
 
-    def rollout(self, z: Tensor, actions: Tensor, past_actions: Tensor | None = None) -> Tensor:
+    def rollout(
+        self,
+        z: Tensor,
+        actions: Tensor,
+        past_actions: Tensor | None = None,
+        *,
+        draft: nn.Module | None = None,
+        epsilon: float = 0.0,
+        gamma: int = 4,
+    ) -> Tensor:
         """Imagine ``H`` steps: ``z (B, L, D)``, ``actions (B, H, A)`` -> ``(B, H, D)``.
 
         ``actions[:, 0]`` takes the last history frame to the first imagined one.
         ``past_actions (B, >= L-1, A)`` are the actions between the history frames (the last
         ``min(L, h) - 1`` are used); ``None`` means zeros (the mean normalized action), which is
         exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates.
+
+        With a ``draft`` (:func:`forethought.speculative.load_draft`), the rollout is speculative
+        (:func:`forethought.speculative.speculative_rollout`): the draft proposes ``gamma`` steps,
+        the target verifies them in one pass and keeps those within ``epsilon`` times the draft's
+        latent scale of its own prediction (``epsilon = 0``: the plain rollout up to float
+        rounding). Not differentiable. Latency-bound rollouts (small ``B``, long ``H``) gain.
         """
         self._check_latents(z)
         self._check_actions(actions, z.shape[0], None)
         if past_actions is not None:
             self._check_actions(past_actions, z.shape[0], None, name="past_actions")
-        return autoregressive_rollout(self.predictor, z, actions, past_actions)
+        if draft is None:
+            return autoregressive_rollout(self.predictor, z, actions, past_actions)
+        from forethought.speculative.rollout import speculative_rollout  # lazy: optional feature
+
+        dcfg = getattr(draft, "config", None)
+        if (getattr(dcfg, "latent_dim", None), getattr(dcfg, "action_dim", None)) != (self.latent_dim, self.action_dim):
+            raise ValueError("draft does not match this model's latent/action dims; load it with "
+                             "forethought.speculative.load_draft(path, target=model)")
+        return speculative_rollout(self.predictor, draft, z, actions, past_actions, gamma=gamma, epsilon=epsilon)
 
     def rollout_candidates(
         self, z: Tensor, actions: Tensor, past_actions: Tensor | None = None, fast: bool = True

@@ -28,6 +28,11 @@ class CEMConfig:
         momentum: weight of the previous mean in the new one (0 = plain CEM).
         init_std: initial standard deviation in normalized action units.
         min_std: floor of the standard deviation, so the search never freezes completely.
+        noise_beta: exponent of the perturbations' power spectrum over time, ``1 / f**beta``
+            (:func:`~forethought.planning.common.colored_noise`; iCEM): 0 = white noise (the
+            classic method), 2-4 = smooth samples that keep a direction for many steps.
+        frameskip: env steps per model action (``model.action_dim // env_action_dim``), so that
+            colored noise runs over env steps; irrelevant for white noise.
         seed: seed of the planner's random stream.
     """
 
@@ -37,6 +42,8 @@ class CEMConfig:
     momentum: float = 0.0
     init_std: float = 1.0
     min_std: float = 0.05
+    noise_beta: float = 0.0
+    frameskip: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:

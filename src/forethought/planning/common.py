@@ -88,7 +88,8 @@ def evaluate(objective: Objective, candidates: Tensor) -> Tensor:
 
 
 def check_sampling(config: object, name: str) -> None:
-    """Validate the fields that CEM and MPPI share; fills ``elites`` (10% of samples, at least 2)."""
+    """Validate the fields that CEM and MPPI share (samples, elites, stds, noise); fills ``elites``
+    (10% of samples, at least 2)."""
     samples, iterations = config.samples, config.iterations  # type: ignore[attr-defined]
     if samples < 2 or iterations < 1:
         raise ValueError(f"{name} needs samples >= 2 and iterations >= 1, got {samples}, {iterations}")
@@ -99,16 +100,60 @@ def check_sampling(config: object, name: str) -> None:
     init_std, min_std = config.init_std, config.min_std  # type: ignore[attr-defined]
     if not (init_std > 0 and 0 <= min_std <= init_std):
         raise ValueError(f"{name} needs init_std > 0 and 0 <= min_std <= init_std, got {init_std}, {min_std}")
+    beta, frameskip = config.noise_beta, config.frameskip  # type: ignore[attr-defined]
+    if not 0 <= beta <= 8:
+        raise ValueError(f"{name} noise_beta must be in [0, 8] (0 = white noise; iCEM uses 2-4), got {beta}")
+    if frameskip < 1:
+        raise ValueError(f"{name} frameskip must be >= 1 (env steps per model action), got {frameskip}")
+
+
+def colored_noise(shape: tuple[int, ...], beta: float, generator: torch.Generator, device: torch.device,
+                  dtype: torch.dtype = torch.float32) -> Tensor:
+    """Unit-variance Gaussian noise with power spectrum ``1 / f**beta`` along the second-to-last axis.
+
+    ``shape (..., T, E)``: ``T`` time steps of ``E`` independent channels. ``beta = 0`` is white
+    noise; larger values are smoother in time (iCEM, Pinneri et al. 2020, use 2-4), so a sample
+    keeps one direction for many steps, which white noise almost never does over long horizons.
+    """
+    *lead, T, E = shape
+    if beta == 0 or T < 2:
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    # As the `colorednoise` package (Timmer & Koenig 1995): random Fourier coefficients scaled by
+    # f^(-beta/2), the DC and (even T) Nyquist terms real, divided by the exact std so that every
+    # time step has unit variance (an empirical per-sample std would ignore the DC part, which is
+    # most of the power for beta >= 2). The noise is periodic over T, as in iCEM.
+    f = torch.fft.rfftfreq(T, device=device, dtype=torch.float64)  # (F,)
+    f[0] = 1.0 / T  # the lowest frequency's amplitude for the DC term (bounded, as in iCEM)
+    w = f.pow(-beta / 2.0)
+    # Exact variance of a time step: the real DC (and even-T Nyquist) terms count 2 w^2, the others 4 w^2.
+    var = 4.0 * w.pow(2).sum() - 2.0 * w[0] ** 2 - (2.0 * w[-1] ** 2 if T % 2 == 0 else 0.0)
+    sigma = var.sqrt() / T
+    re = torch.randn((*lead, f.shape[0], E), generator=generator, device=device, dtype=torch.float64)
+    im = torch.randn((*lead, f.shape[0], E), generator=generator, device=device, dtype=torch.float64)
+    re, im = re * w[:, None], im * w[:, None]
+    im[..., 0, :] = 0.0
+    re[..., 0, :] *= 2**0.5
+    if T % 2 == 0:
+        im[..., -1, :] = 0.0
+        re[..., -1, :] *= 2**0.5
+    x = torch.fft.irfft(torch.complex(re, im), n=T, dim=-2) / sigma  # (..., T, E)
+    return x.to(dtype)
 
 
 def gaussian_candidates(mean: Tensor, std: Tensor, samples: int, generator: torch.Generator,
-                        low: Tensor, high: Tensor) -> Tensor:
+                        low: Tensor, high: Tensor, beta: float = 0.0, frameskip: int = 1) -> Tensor:
     """``(B, samples, H, A)`` candidates around ``mean (B, H, A)``, clamped to the bounds.
 
-    Candidate 0 is the mean itself, so a good warm start is always evaluated.
+    Candidate 0 is the mean itself, so a good warm start is always evaluated. ``beta > 0`` draws
+    the perturbations as :func:`colored_noise` over the ``H * frameskip`` env steps (a model action
+    is ``frameskip`` env actions concatenated time-major, docs/conventions.md).
     """
     B, H, A = mean.shape
-    noise = torch.randn((B, samples - 1, H, A), generator=generator, device=mean.device, dtype=mean.dtype)
+    if A % frameskip:
+        raise ValueError(f"action dim {A} is not a multiple of frameskip={frameskip}; set the planner's "
+                         "frameskip to model.action_dim // env_action_dim")
+    noise = colored_noise((B, samples - 1, H * frameskip, A // frameskip), beta, generator, mean.device, mean.dtype)
+    noise = noise.reshape(B, samples - 1, H, A)
     return torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)
 
 
@@ -130,7 +175,7 @@ class GaussianSearch(Seeded):
         best = Best(mean)
         with torch.inference_mode():
             for _ in range(cfg.iterations):
-                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high)  # (B, N, H, A)
+                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high, cfg.noise_beta, cfg.frameskip)
                 costs = evaluate(objective, cand)  # (B, N)
                 best.update(cand, costs)
                 best.end_iteration()

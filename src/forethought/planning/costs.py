@@ -2,8 +2,10 @@
 
 * :func:`goal_cost`: distance from predicted latents to the goal latent; ``"l1"`` is the mean
   absolute difference (V-JEPA 2-AC), ``"l2"`` the mean squared difference (LeWM), on the last
-  predicted step or summed over all steps. Any callable with the :data:`Cost` signature works the
-  same way (e.g. a learned reward at test time).
+  predicted step or summed over all steps, optionally plus ``terminal_weight`` times the last
+  step (the sum rewards arriving early; the extra term weighs where the plan ends. On TwoRoom it
+  did not help: the failures there were a search problem, see ``noise_beta`` in CEM/MPPI). Any
+  callable with the :data:`Cost` signature works the same way (e.g. a learned reward at test time).
 * :func:`rollout_objective`: turns a cost into an :data:`Objective` over candidate actions by
   rolling all ``N`` candidates of all ``B`` episodes through the predictor in one batch. It
   encodes nothing: the caller encodes the history and the goal once per decision.
@@ -22,12 +24,22 @@ NORMS = ("l1", "l2")
 REDUCTIONS = ("last", "sum")
 
 
-def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last") -> Cost:
-    """A cost ``(latents (B, N, H, D), actions (B, N, H, A)) -> (B, N)`` toward ``goal_z (B, D)``."""
+def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last", terminal_weight: float = 0.0) -> Cost:
+    """A cost ``(latents (B, N, H, D), actions (B, N, H, A)) -> (B, N)`` toward ``goal_z (B, D)``.
+
+    ``reduce="sum"``: ``sum_t d_t + terminal_weight * d_H``; ``reduce="last"``: ``d_H`` (the
+    terminal weight would only rescale it, so it must stay 0 there).
+    """
     if norm not in NORMS:
         raise ValueError(f"Unknown cost norm {norm!r}; available: {', '.join(NORMS)}")
     if reduce not in REDUCTIONS:
         raise ValueError(f"Unknown cost reduction {reduce!r}; available: {', '.join(REDUCTIONS)}")
+    terminal_weight = float(terminal_weight)
+    if not (terminal_weight >= 0 and terminal_weight < float("inf")):
+        raise ValueError(f"terminal_weight must be finite and >= 0, got {terminal_weight}")
+    if reduce == "last" and terminal_weight:
+        raise ValueError("terminal_weight only applies to reduce='sum' (with 'last' it just rescales the cost); "
+                         "use reduce='sum' or terminal_weight=0")
     if goal_z.ndim != 2:
         raise ValueError(f"goal_z must be (B, D) goal latents, got shape {tuple(goal_z.shape)}")
 
@@ -36,7 +48,10 @@ def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last") -> Cost:
             raise ValueError(f"latents must be (B={goal_z.shape[0]}, N, H, D={goal_z.shape[-1]}), got {tuple(latents.shape)}")
         diff = latents - goal_z[:, None, None, :]  # (B, N, H, D)
         per_step = diff.abs().mean(-1) if norm == "l1" else diff.pow(2).mean(-1)  # (B, N, H)
-        return per_step[..., -1] if reduce == "last" else per_step.sum(-1)
+        if reduce == "last":
+            return per_step[..., -1]
+        total = per_step.sum(-1)
+        return total + terminal_weight * per_step[..., -1] if terminal_weight else total
 
     return cost
 
@@ -49,6 +64,7 @@ def rollout_objective(
     *,
     bf16: bool = False,
     fast: bool = True,
+    compile: bool = False,
 ) -> Objective:
     """Objective ``actions (B, N, H, A) -> (B, N)``: ``cost(model.rollout_candidates(...), actions)``.
 
@@ -62,12 +78,18 @@ def rollout_objective(
             the cost, so costs keep their resolution).
         fast: the shared-history rollout (``WorldModel.rollout_candidates(fast=True)``); ``False``
             is the reference path that repeats the history per candidate.
+        compile: ``torch.compile`` the fast rollout (``TransformerPredictor.compile_rollout``;
+            a no-op for predictors without one): faster per call, but every new
+            ``(B, N, H, L)`` shape compiles first (tens of seconds on a CPU core).
     """
     if z_hist.ndim != 3:
         raise ValueError(f"z_hist must be (B, L, D), got shape {tuple(z_hist.shape)}")
     if a_hist is not None and a_hist.shape[1] == 0:
         a_hist = None
     device_type = z_hist.device.type
+    predictor = getattr(model, "predictor", None)
+    if compile and fast and hasattr(predictor, "compile_rollout") and "_compiled_rollout" not in vars(predictor):
+        predictor.compile_rollout()  # once per predictor: later objectives reuse the compiled graphs
 
     def objective(actions: Tensor) -> Tensor:
         ctx = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
