@@ -315,6 +315,20 @@ def build_predictor(latent_dim: int, action_dim: int, history: int, cfg: Predict
     return cls(latent_dim, action_dim, history, cfg)
 
 
+def past_window(actions: Tensor, past_actions: Tensor | None, n_past: int) -> Tensor:
+    """The last ``n_past`` actions between the history frames, ``(B, n_past, A)``.
+
+    ``actions (B, ..., A)`` gives the batch size, dtype and device; ``past_actions (B, >= n_past, A)``
+    or ``None`` (zeros: the mean action in normalized space).
+    """
+    if past_actions is None or n_past == 0:
+        return actions.new_zeros(actions.shape[0], n_past, actions.shape[-1])
+    if past_actions.shape[1] < n_past:
+        raise ValueError(f"past_actions has {past_actions.shape[1]} steps but the history of {n_past + 1} latents "
+                         f"needs {n_past}")
+    return past_actions[:, past_actions.shape[1] - n_past :]
+
+
 def autoregressive_rollout(
     predictor: Predictor, z: Tensor, actions: Tensor, past_actions: Tensor | None = None
 ) -> Tensor:
@@ -333,16 +347,7 @@ def autoregressive_rollout(
     """
     h = predictor.history
     zs = z[:, -h:]
-    B, L, _ = zs.shape
-    n_past = L - 1
-    if past_actions is None or n_past == 0:
-        past = actions.new_zeros(B, n_past, actions.shape[-1])
-    else:
-        if past_actions.shape[1] < n_past:
-            raise ValueError(
-                f"past_actions has {past_actions.shape[1]} steps but the history of {L} latents needs {n_past}"
-            )
-        past = past_actions[:, past_actions.shape[1] - n_past :]
+    past = past_window(actions, past_actions, zs.shape[1] - 1)
     outs = []
     for k in range(actions.shape[1]):
         a_win = torch.cat([past, actions[:, k : k + 1]], dim=1)  # (B, len(zs), A)
@@ -365,15 +370,7 @@ def rollout_candidates(
     """
     B, N, H, A = actions.shape
     zs = z[:, -predictor.history :]
-    n_past = zs.shape[1] - 1
-    if past_actions is None or n_past == 0:
-        past = actions.new_zeros(B, n_past, A)
-    elif past_actions.shape[1] < n_past:
-        raise ValueError(
-            f"past_actions has {past_actions.shape[1]} steps but the history of {zs.shape[1]} latents needs {n_past}"
-        )
-    else:
-        past = past_actions[:, past_actions.shape[1] - n_past :]
+    past = past_window(actions, past_actions, zs.shape[1] - 1)
     fast_fn = getattr(predictor, "rollout_candidates", None)
     if fast and fast_fn is not None and not getattr(predictor, "training", False):  # no dropout there
         return fast_fn(zs, actions, past)

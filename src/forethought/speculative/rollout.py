@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from forethought.models.predictors import Predictor, autoregressive_rollout
+from forethought.models.predictors import Predictor, autoregressive_rollout, past_window
 
 
 @dataclass
@@ -61,14 +61,28 @@ class SpeculativeStats:
         return {**d, "acceptance_rate": self.acceptance_rate}
 
 
-def _past(actions: Tensor, past_actions: Tensor | None, n_past: int) -> Tensor:
-    """The last ``n_past`` past actions ``(B, n_past, A)`` (zeros when ``None``), as the plain rollout."""
-    B, _, A = actions.shape
-    if past_actions is None or n_past == 0:
-        return actions.new_zeros(B, n_past, A)
-    if past_actions.shape[1] < n_past:
-        raise ValueError(f"past_actions has {past_actions.shape[1]} steps but the history needs {n_past}")
-    return past_actions[:, past_actions.shape[1] - n_past :]
+def init_buffers(zs: Tensor, actions: Tensor, past: Tensor, length: int) -> tuple[Tensor, Tensor]:
+    """Latents and actions by index, ``(B, length, D)`` and ``(B, length, A)``: ``S[:, i]`` goes by
+    ``acts[:, i]`` to ``S[:, i + 1]``. Holds the ``L`` history latents, their ``L - 1`` past actions
+    and the ``H`` planned actions; the rest (zeros) is filled as the rollout goes."""
+    B, L, D = zs.shape
+    S = zs.new_zeros(B, length, D)
+    S[:, :L] = zs
+    acts = actions.new_zeros(B, length, actions.shape[-1])
+    acts[:, : L - 1] = past
+    acts[:, L - 1 : L - 1 + actions.shape[1]] = actions
+    return S, acts
+
+
+def take_contexts(S: Tensor, acts: Tensor, rows: list[int], p: list[int], h: int,
+                  width: int) -> tuple[Tensor, Tensor]:
+    """For ``rows``: the ``h`` latents before ``p[r]`` ``(b, h, D)`` and the actions from there on,
+    ``(b, h - 1 + width, A)`` (``width`` = the steps a round can predict)."""
+    if len(rows) == S.shape[0] and min(p) == max(p):  # rows in lock step: plain slices
+        return S[:, p[0] - h : p[0]], acts[:, p[0] - h : p[0] + width - 1]
+    r = torch.tensor(rows, device=S.device)
+    idx = torch.tensor([p[i] for i in rows], device=S.device)[:, None] - h + torch.arange(h - 1 + width, device=S.device)
+    return S[r[:, None], idx[:, :h]], acts[r[:, None], idx]
 
 
 def check_speculative_args(gamma: int, epsilon: float, scale: float) -> None:
@@ -181,18 +195,14 @@ def speculative_rollout(
         raise ValueError(f"draft history {draft.history} != target history {h}")
     zs = z[:, -h:]
     B, L, D = zs.shape
-    H, A = actions.shape[1], actions.shape[2]
-    past = _past(actions, past_actions, L - 1)
+    H = actions.shape[1]
+    past = past_window(actions, past_actions, L - 1)
     st = stats if stats is not None else SpeculativeStats()
     st.rollouts += 1
 
     warm = min(H, h - L)  # plain steps until every context holds h latents
     end = L + H  # latent index one past the last output
-    S = zs.new_zeros(B, end + gamma + 1, D)  # latents by index; S[:, i] --actbuf[:, i]--> S[:, i+1]
-    S[:, :L] = zs
-    actbuf = actions.new_zeros(B, end + gamma + 1, A)
-    actbuf[:, : L - 1] = past
-    actbuf[:, L - 1 : end - 1] = actions
+    S, actbuf = init_buffers(zs, actions, past, end + gamma + 1)
     if warm > 0:
         S[:, L : L + warm] = autoregressive_rollout(target, zs, actions[:, :warm], past)
         st.target_calls += warm
@@ -200,17 +210,11 @@ def speculative_rollout(
     # which is the latency-bound case speculation is for.
     p = [L + warm] * B  # next latent index to fill, per row
     threshold = float(epsilon) * float(scale)
-    ar_ctx = torch.arange(h + gamma, device=z.device)
     while True:
         active = [r for r in range(B) if p[r] < end]
         if not active:
             break
-        if len(active) == B and min(p) == max(p):  # rows in lock step: plain slices
-            zc, ac = S[:, p[0] - h : p[0]], actbuf[:, p[0] - h : p[0] + gamma]
-        else:
-            rows = torch.tensor(active, device=z.device)
-            idx = torch.tensor([p[r] for r in active], device=z.device)[:, None] - h + ar_ctx  # (b, h + gamma)
-            zc, ac = S[rows[:, None], idx[:, :h]], actbuf[rows[:, None], idx]
+        zc, ac = take_contexts(S, actbuf, active, p, h, gamma + 1)  # (b, h, D), (b, h + gamma, A)
         drafts = draft_round(draft, zc, ac, gamma)  # (b, gamma, D)
         tp = verify_round(target, zc, drafts, ac)  # (b, gamma + 1, D)
         ns = accepted_lengths(tp, drafts, threshold).tolist()

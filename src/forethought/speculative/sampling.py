@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forethought.speculative.rollout import SpeculativeStats, _past, check_speculative_args
+from forethought.models.predictors import past_window
+from forethought.speculative.rollout import SpeculativeStats, check_speculative_args, init_buffers, take_contexts
 
 
 class StochasticPredictor(Protocol):
@@ -111,7 +112,7 @@ def autoregressive_sample(target: StochasticPredictor, z: Tensor, actions: Tenso
     """
     h = target.history
     zs = z[:, -h:]
-    past = _past(actions, past_actions, zs.shape[1] - 1)
+    past = past_window(actions, past_actions, zs.shape[1] - 1)
     outs = []
     for k in range(actions.shape[1]):
         a_win = torch.cat([past, actions[:, k : k + 1]], dim=1)
@@ -147,28 +148,21 @@ def speculative_sample(
     zs = z[:, -h:]
     B, L, D = zs.shape
     H, A = actions.shape[1], actions.shape[2]
-    past = _past(actions, past_actions, L - 1)
+    past = past_window(actions, past_actions, L - 1)
     st = stats if stats is not None else SpeculativeStats()
     st.rollouts += 1
     warm = min(H, h - L)
     end = L + H
-    S = zs.new_zeros(B, end + gamma + 1, D)
-    S[:, :L] = zs
-    actbuf = actions.new_zeros(B, end + gamma + 1, A)
-    actbuf[:, : L - 1] = past
-    actbuf[:, L - 1 : end - 1] = actions
+    S, actbuf = init_buffers(zs, actions, past, end + gamma + 1)
     if warm > 0:
         S[:, L : L + warm] = autoregressive_sample(target, zs, actions[:, :warm], past, gen)
         st.target_calls += warm
     p = [L + warm] * B
-    ar_ctx = torch.arange(h + gamma, device=z.device)
     while True:
         active = [r for r in range(B) if p[r] < end]
         if not active:
             break
-        rows = torch.tensor(active, device=z.device)
-        idx = torch.tensor([p[r] for r in active], device=z.device)[:, None] - h + ar_ctx
-        zc, ac = S[rows[:, None], idx[:, :h]], actbuf[rows[:, None], idx]  # (b, h, D), (b, h + gamma, A)
+        zc, ac = take_contexts(S, actbuf, active, p, h, gamma + 1)  # (b, h, D), (b, h + gamma, A)
         b = len(active)
         # 1. draft samples and their densities under q
         ctx, drafts, q_mean, q_std = zc, [], [], []

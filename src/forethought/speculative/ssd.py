@@ -30,13 +30,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.models.predictors import Predictor, autoregressive_rollout
+from forethought.models.predictors import Predictor, autoregressive_rollout, past_window
 from forethought.speculative.rollout import (
     SpeculativeStats,
-    _past,
     accepted_lengths,
     check_speculative_args,
     draft_round,
+    init_buffers,
+    take_contexts,
     verify_round,
 )
 
@@ -54,15 +55,6 @@ class SSDStats(SpeculativeStats):
 
     def as_dict(self) -> dict[str, float]:
         return {**super().as_dict(), "hits": self.hits, "misses": self.misses, "hit_rate": self.hit_rate}
-
-
-def _take(S: Tensor, buf: Tensor, rows: list[int], p: list[int], h: int, width: int) -> tuple[Tensor, Tensor]:
-    """Contexts ``(b, h, D)`` ending before ``p[r]`` and actions ``(b, h - 1 + width, A)`` for ``rows``."""
-    if len(rows) == S.shape[0] and min(p) == max(p):
-        return S[:, p[0] - h : p[0]], buf[:, p[0] - h : p[0] + width - 1]
-    r = torch.tensor(rows, device=S.device)
-    idx = torch.tensor([p[i] for i in rows], device=S.device)[:, None] - h + torch.arange(h - 1 + width, device=S.device)
-    return S[r[:, None], idx[:, :h]], buf[r[:, None], idx]
 
 
 @torch.no_grad()
@@ -91,18 +83,13 @@ def ssd_rollout(
     h = target.history
     zs = z[:, -h:]
     B, L, D = zs.shape
-    H, A = actions.shape[1], actions.shape[2]
-    past = _past(actions, past_actions, L - 1)
+    H = actions.shape[1]
+    past = past_window(actions, past_actions, L - 1)
     st = stats if stats is not None else SSDStats()
     st.rollouts += 1
     warm = min(H, h - L)
     end = L + H
-    pad = end + 2 * gamma + 1
-    S = zs.new_zeros(B, pad, D)
-    S[:, :L] = zs
-    buf = actions.new_zeros(B, pad, A)
-    buf[:, : L - 1] = past
-    buf[:, L - 1 : end - 1] = actions
+    S, buf = init_buffers(zs, actions, past, end + 2 * gamma + 1)  # room for the pre-drafted round
     if warm > 0:
         S[:, L : L + warm] = autoregressive_rollout(target, zs, actions[:, :warm], past)
         st.target_calls += warm
@@ -115,7 +102,7 @@ def ssd_rollout(
             active = [r for r in range(B) if p[r] < end]
             if not active:
                 break
-            zc, ac = _take(S, buf, active, p, h, gamma + 1)  # (b, h, D), (b, h + gamma, A)
+            zc, ac = take_contexts(S, buf, active, p, h, gamma + 1)  # (b, h, D), (b, h + gamma, A)
             hit = [i for i, r in enumerate(active) if r in cache]
             miss = [i for i, r in enumerate(active) if r not in cache]
             st.hits += len(hit)
@@ -131,7 +118,7 @@ def ssd_rollout(
             future = None
             if pool is not None:  # bet on full acceptance: continue from d_gamma while the target verifies
                 nxt_ctx = torch.cat([zc, drafts], dim=1)[:, -h:]
-                _, nxt_ac = _take(S, buf, active, [x + gamma for x in p], h, gamma + 1)
+                _, nxt_ac = take_contexts(S, buf, active, [x + gamma for x in p], h, gamma + 1)
                 future = pool.submit(draft_round, draft, nxt_ctx, nxt_ac, gamma)
             tp = verify_round(target, zc, drafts, ac)  # (b, gamma + 1, D)
             ns = accepted_lengths(tp, drafts, threshold).tolist()
