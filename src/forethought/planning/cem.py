@@ -11,45 +11,30 @@ same plan (a pitfall listed in DESIGN.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor
 
-from forethought.planning.common import GaussianSearch, check_sampling
+from forethought.planning.common import GaussianSearch, SamplingConfig
 
 
 @dataclass(frozen=True)
-class CEMConfig:
-    """CEM settings; the budget is ``samples * iterations`` objective evaluations per episode.
+class CEMConfig(SamplingConfig):
+    """CEM settings: the shared sampling fields (:class:`~forethought.planning.common.SamplingConfig`;
+    the distribution is refitted on the ``elites``) and
 
     Attributes:
-        samples: candidate sequences per iteration and episode (the mean is one of them).
-        iterations: refits of the sampling distribution.
-        elites: cheapest candidates the distribution is refitted on (default: 10% of samples, at least 2).
         momentum: weight of the previous mean in the new one (0 = plain CEM).
-        init_std: initial standard deviation in normalized action units.
-        min_std: floor of the standard deviation, so the search never freezes completely.
-        noise_beta: exponent of the perturbations' power spectrum over time, ``1 / f**beta``
-            (:func:`~forethought.planning.common.colored_noise`; iCEM): 0 = white noise (the
-            classic method), 2-4 = smooth samples that keep a direction for many steps.
-        frameskip: env steps per model action (``model.action_dim // env_action_dim``), so that
-            colored noise runs over env steps; irrelevant for white noise.
-        seed: seed of the planner's random stream.
     """
 
-    samples: int = 300
-    iterations: int = 30
-    elites: int | None = None
     momentum: float = 0.0
-    init_std: float = 1.0
-    min_std: float = 0.05
-    noise_beta: float = 0.0
-    frameskip: int = 1
-    seed: int = 0
+    method: ClassVar[str] = "CEM"
 
     def __post_init__(self) -> None:
-        check_sampling(self, "CEM")
+        super().__post_init__()
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"CEM momentum must be in [0, 1), got {self.momentum}")
+
 
 class CEM(GaussianSearch):
     """Cross-entropy method over ``(B, samples, H, A)`` candidates per iteration."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
@@ -87,24 +90,51 @@ def evaluate(objective: Objective, candidates: Tensor) -> Tensor:
     return check_costs(objective(candidates), candidates.shape[0], candidates.shape[1])
 
 
-def check_sampling(config: object, name: str) -> None:
-    """Validate the fields that CEM and MPPI share (samples, elites, stds, noise); fills ``elites``
-    (10% of samples, at least 2)."""
-    samples, iterations = config.samples, config.iterations  # type: ignore[attr-defined]
-    if samples < 2 or iterations < 1:
-        raise ValueError(f"{name} needs samples >= 2 and iterations >= 1, got {samples}, {iterations}")
-    if config.elites is None:  # type: ignore[attr-defined]
-        object.__setattr__(config, "elites", max(2, samples // 10))
-    if not 1 <= config.elites <= samples:  # type: ignore[attr-defined]
-        raise ValueError(f"{name} elites must be in [1, samples={samples}], got {config.elites}")  # type: ignore[attr-defined]
-    init_std, min_std = config.init_std, config.min_std  # type: ignore[attr-defined]
-    if not (init_std > 0 and 0 <= min_std <= init_std):
-        raise ValueError(f"{name} needs init_std > 0 and 0 <= min_std <= init_std, got {init_std}, {min_std}")
-    beta, frameskip = config.noise_beta, config.frameskip  # type: ignore[attr-defined]
-    if not 0 <= beta <= 8:
-        raise ValueError(f"{name} noise_beta must be in [0, 8] (0 = white noise; iCEM uses 2-4), got {beta}")
-    if frameskip < 1:
-        raise ValueError(f"{name} frameskip must be >= 1 (env steps per model action), got {frameskip}")
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The settings CEM and MPPI share; the budget is ``samples * iterations`` objective
+    evaluations per episode.
+
+    Attributes:
+        samples: candidate sequences per iteration and episode (the mean is one of them).
+        iterations: refits of the sampling distribution.
+        elites: cheapest candidates the refit uses (default: 10% of samples, at least 2).
+        init_std: initial standard deviation in normalized action units.
+        min_std: floor of the standard deviation, so the search never freezes completely.
+        noise_beta: exponent of the perturbations' power spectrum over time, ``1 / f**beta``
+            (:func:`colored_noise`; iCEM): 0 = white noise (the classic method), 2-4 = smooth
+            samples that keep a direction for many steps.
+        frameskip: env steps per model action (``model.action_dim // env_action_dim``), so that
+            colored noise runs over env steps; irrelevant for white noise.
+        seed: seed of the planner's random stream.
+    """
+
+    samples: int = 300
+    iterations: int = 30
+    elites: int | None = None
+    init_std: float = 1.0
+    min_std: float = 0.05
+    noise_beta: float = 0.0
+    frameskip: int = 1
+    seed: int = 0
+    method: ClassVar[str] = "sampling"  # the planner's name in error messages
+
+    def __post_init__(self) -> None:
+        """Validate the shared fields; fills ``elites``."""
+        name, samples, iterations = self.method, self.samples, self.iterations
+        if samples < 2 or iterations < 1:
+            raise ValueError(f"{name} needs samples >= 2 and iterations >= 1, got {samples}, {iterations}")
+        if self.elites is None:
+            object.__setattr__(self, "elites", max(2, samples // 10))
+        if not 1 <= self.elites <= samples:
+            raise ValueError(f"{name} elites must be in [1, samples={samples}], got {self.elites}")
+        if not (self.init_std > 0 and 0 <= self.min_std <= self.init_std):
+            raise ValueError(f"{name} needs init_std > 0 and 0 <= min_std <= init_std, got {self.init_std}, "
+                             f"{self.min_std}")
+        if not 0 <= self.noise_beta <= 8:
+            raise ValueError(f"{name} noise_beta must be in [0, 8] (0 = white noise; iCEM uses 2-4), got {self.noise_beta}")
+        if self.frameskip < 1:
+            raise ValueError(f"{name} frameskip must be >= 1 (env steps per model action), got {self.frameskip}")
 
 
 def colored_noise(shape: tuple[int, ...], beta: float, generator: torch.Generator, device: torch.device,

@@ -11,47 +11,32 @@ plain CEM. The mean is one of the samples; the best sequence seen is returned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from forethought.planning.common import GaussianSearch, check_sampling
+from forethought.planning.common import GaussianSearch, SamplingConfig
 
 
 @dataclass(frozen=True)
-class MPPIConfig:
-    """MPPI settings; the budget is ``samples * iterations`` objective evaluations per episode.
+class MPPIConfig(SamplingConfig):
+    """MPPI settings: the shared sampling fields (:class:`~forethought.planning.common.SamplingConfig`;
+    the ``elites`` are the candidates that get a weight) and
 
     Attributes:
-        samples: candidate sequences per iteration and episode (the mean is one of them).
-        iterations: updates of the sampling distribution.
-        elites: cheapest candidates that get a weight (default: 10% of samples, at least 2).
         temperature: softmax temperature relative to the elites' cost range (smaller = greedier).
-        init_std: initial standard deviation in normalized action units.
-        min_std: floor of the standard deviation.
-        noise_beta: exponent of the perturbations' power spectrum over time, ``1 / f**beta``
-            (:func:`~forethought.planning.common.colored_noise`; iCEM): 0 = white noise (the
-            classic method), 2-4 = smooth samples that keep a direction for many steps.
-        frameskip: env steps per model action (``model.action_dim // env_action_dim``), so that
-            colored noise runs over env steps; irrelevant for white noise.
-        seed: seed of the planner's random stream.
     """
 
-    samples: int = 300
-    iterations: int = 30
-    elites: int | None = None
     temperature: float = 0.5
-    init_std: float = 1.0
-    min_std: float = 0.05
-    noise_beta: float = 0.0
-    frameskip: int = 1
-    seed: int = 0
+    method: ClassVar[str] = "MPPI"
 
     def __post_init__(self) -> None:
-        check_sampling(self, "MPPI")
+        super().__post_init__()
         if not self.temperature > 0:
             raise ValueError(f"MPPI temperature must be > 0 (it is relative to the elites' cost range; try 0.1-1), "
                              f"got {self.temperature}")
+
 
 class MPPI(GaussianSearch):
     """Information-theoretic MPC: exponentially weighted averaging of sampled sequences."""
