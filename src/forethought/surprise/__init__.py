@@ -20,6 +20,7 @@ _EXPORTS = {
     "surprise_scores": "forethought.surprise.score",
     "embedding_scale": "forethought.surprise.score",
     "k_step_predictions": "forethought.surprise.score",
+    "prediction_residuals": "forethought.surprise.score",
     "Clip": "forethought.surprise.clips",
     "store_clip": "forethought.surprise.clips",
     "SurpriseCalibration": "forethought.surprise.calibration",

@@ -30,8 +30,8 @@ from torch import Tensor
 from forethought._atomic import atomic_write_bytes
 from forethought.evaluation.stats import wilson_interval
 from forethought.surprise.clips import Clip, clip_batch
-from forethought.surprise.score import (SCORE_KINDS, embedding_scale, fit_whitener, k_step_predictions,
-                                        normalized_error, whitened_error)
+from forethought.surprise.score import (SCORE_KINDS, embedding_scale, fit_whitener, normalized_error,
+                                        prediction_residuals, whitened_error)
 
 CALIBRATION_FILE = "surprise.safetensors"
 FORMAT_VERSION = 1
@@ -160,8 +160,7 @@ def clip_residuals(model: torch.nn.Module, clips: Sequence[Clip], normalizer: An
     device = next(model.parameters()).device
     for i in range(0, len(clips), batch):
         obs, actions = clip_batch(clips[i : i + batch], normalizer, device)
-        z = model.encode(obs)
-        out.append((k_step_predictions(model, z, actions, steps) - z[:, 1:]).float().cpu())
+        out.append(prediction_residuals(model, obs, actions, steps).float().cpu())
     return torch.cat(out)
 
 

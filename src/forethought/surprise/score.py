@@ -99,13 +99,11 @@ class ResidualScorer(Protocol):
 
 
 @torch.no_grad()
-def surprise_scores(model: torch.nn.Module, obs: Tensor, actions: Tensor, calibration: ResidualScorer | None = None,
-                    steps: int = 1, kind: str = "whitened") -> Tensor:
-    """Surprise of every frame after the first: ``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> ``(B, T-1)``.
+def prediction_residuals(model: torch.nn.Module, obs: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
+    """``pred - z`` of every frame after the first: ``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> ``(B, T-1, D)``.
 
-    Entry ``t`` scores frame ``t+1`` (see the module docstring), normalized by ``calibration``
-    (``None``: the raw mean squared error, what :meth:`WorldModel.surprise` returns for
-    ``steps=1``). The model should be in eval mode (BatchNorm in the projector).
+    Entry ``t`` is the ``steps``-step prediction of frame ``t+1`` minus its encoding. Frames,
+    actions and their lengths are validated, with errors that say what was expected.
     """
     z = model.encode(obs)  # validates the frames
     B, T = z.shape[:2]
@@ -116,5 +114,16 @@ def surprise_scores(model: torch.nn.Module, obs: Tensor, actions: Tensor, calibr
                          f"for {T} frames, got shape {tuple(actions.shape)}")
     if not torch.isfinite(actions).all():
         raise ValueError("actions contains NaN or inf")
-    residual = k_step_predictions(model, z, actions, steps) - z[:, 1:]
+    return k_step_predictions(model, z, actions, steps) - z[:, 1:]
+
+
+def surprise_scores(model: torch.nn.Module, obs: Tensor, actions: Tensor, calibration: ResidualScorer | None = None,
+                    steps: int = 1, kind: str = "whitened") -> Tensor:
+    """Surprise of every frame after the first: ``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> ``(B, T-1)``.
+
+    Entry ``t`` scores frame ``t+1`` (see the module docstring), normalized by ``calibration``
+    (``None``: the raw mean squared error, what :meth:`WorldModel.surprise` returns for
+    ``steps=1``). The model should be in eval mode (BatchNorm in the projector).
+    """
+    residual = prediction_residuals(model, obs, actions, steps)
     return residual.pow(2).mean(-1) if calibration is None else calibration.score(residual, steps, kind)
