@@ -208,59 +208,7 @@ def _add_minari(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export_minari)
 
 
-# --------------------------------------------------------------------------- train
-def _cmd_train(args: argparse.Namespace) -> int:
-    from forethought.training.api import run_from_args
-
-    return run_from_args(args)
-
-
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    # The options live next to the trainer so the CLI cannot drift from it (no torch import).
-    from forethought.training.arguments import add_train_arguments
-
-    p = sub.add_parser(
-        "train",
-        help="train a world model on a dataset",
-        description=(
-            "Train an action-conditioned JEPA world model on a dataset: the encoder maps frames to\n"
-            "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
-            "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
-            "--resume continues a killed run exactly. Under torchrun it trains with DDP."
-        ),
-        formatter_class=_Formatter,
-    )
-    add_train_arguments(p)
-    p.set_defaults(func=_cmd_train)
-
-
-# --------------------------------------------------------------------------- eval
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from forethought.evaluation.runner import run_eval
-
-    return run_eval(args)
-
-
-def _add_eval(sub: argparse._SubParsersAction) -> None:
-    from forethought.evaluation.arguments import add_eval_arguments
-
-    p = sub.add_parser(
-        "eval",
-        help="measure planning success of a trained model under the honest protocol",
-        description=(
-            "Plan toward goal images with model-predictive control and measure success under a fixed\n"
-            "protocol: start and goal from held-out episodes (goal GOAL_OFFSET steps ahead), a fixed\n"
-            "budget of env steps, success judged once from the true simulator state after acting.\n"
-            "The agent sees only observations and the goal observation. Writes report.json, report.md,\n"
-            "a GIF of a few episodes and, with --sweep, a plot of success against planning budget."
-        ),
-        formatter_class=_Formatter,
-    )
-    add_eval_arguments(p)
-    p.set_defaults(func=_cmd_eval)
-
-
-# --------------------------------------------------------------------------- surprise
+# --------------------------------------------------------------------------- train, eval, surprise, distill
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """A command function that imports ``module.name`` only when the command runs (torch is slow to import)."""
 
@@ -272,9 +220,23 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-# Commands whose options live next to their library code: (name, options module, add function,
-# run module, run function, help, description). The options modules import no torch.
+# Commands whose options live next to their library code, so the CLI cannot drift from it:
+# (name, options module, add function, run module, run function, help, description). The options
+# modules import no torch.
 _LIBRARY_COMMANDS = (
+    ("train", "forethought.training.arguments", "add_train_arguments", "forethought.training.api", "run_from_args",
+     "train a world model on a dataset",
+     "Train an action-conditioned JEPA world model on a dataset: the encoder maps frames to\n"
+     "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
+     "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
+     "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("eval", "forethought.evaluation.arguments", "add_eval_arguments", "forethought.evaluation.runner", "run_eval",
+     "measure planning success of a trained model under the honest protocol",
+     "Plan toward goal images with model-predictive control and measure success under a fixed\n"
+     "protocol: start and goal from held-out episodes (goal GOAL_OFFSET steps ahead), a fixed\n"
+     "budget of env steps, success judged once from the true simulator state after acting.\n"
+     "The agent sees only observations and the goal observation. Writes report.json, report.md,\n"
+     "a GIF of a few episodes and, with --sweep, a plot of success against planning budget."),
     ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
      "forethought.surprise.runner", "run_calibrate",
      "fit surprise normalization and alarm thresholds on held-out data",
@@ -315,8 +277,6 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_collect,
     _add_info,
     _add_minari,
-    _add_train,
-    _add_eval,
     _add_library_commands,
 )
 
