@@ -30,8 +30,8 @@ from torch import Tensor
 from forethought._atomic import atomic_write_bytes
 from forethought.evaluation.stats import wilson_interval
 from forethought.surprise.clips import Clip, clip_batch
-from forethought.surprise.score import (SCORE_KINDS, embedding_scale, fit_whitener, normalized_error,
-                                        prediction_residuals, whitened_error)
+from forethought.surprise.score import (SCORE_KINDS, embedding_scale, fit_whitener, latent_residuals,
+                                        normalized_error, whitened_error)
 
 CALIBRATION_FILE = "surprise.safetensors"
 FORMAT_VERSION = 1
@@ -153,15 +153,30 @@ class SurpriseCalibration:
 
 
 @torch.no_grad()
-def clip_residuals(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any, steps: int = 1,
-                   batch: int = 32) -> Tensor:
-    """``k``-step residuals ``pred - z`` of equal-length clips: ``(len(clips), T-1, D)`` float32 (CPU)."""
-    out = []
+def clip_latents(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
+                 batch: int = 32) -> tuple[Tensor, Tensor]:
+    """Encoded frames ``(N, T, D)`` and normalized actions ``(N, T-1, A)`` of equal-length clips,
+    encoded ``batch`` clips at a time (encoding is the expensive part: do it once per clip)."""
     device = next(model.parameters()).device
+    zs, acts = [], []
     for i in range(0, len(clips), batch):
         obs, actions = clip_batch(clips[i : i + batch], normalizer, device)
-        out.append(prediction_residuals(model, obs, actions, steps).float().cpu())
-    return torch.cat(out)
+        zs.append(model.encode(obs))
+        acts.append(actions)
+    z, actions = torch.cat(zs), torch.cat(acts)
+    if not torch.isfinite(actions).all():
+        raise ValueError("clip actions contain NaN or inf")
+    return z, actions
+
+
+@torch.no_grad()
+def _residuals(model: torch.nn.Module, latents: tuple[Tensor, Tensor], steps: int) -> Tensor:
+    return latent_residuals(model, *latents, steps).float().cpu()
+
+
+def clip_residuals(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any, steps: int = 1) -> Tensor:
+    """``k``-step residuals ``pred - z`` of equal-length clips: ``(len(clips), T-1, D)`` float32 (CPU)."""
+    return _residuals(model, clip_latents(model, clips, normalizer), steps)
 
 
 def clip_scores(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
@@ -191,10 +206,10 @@ def fit_calibration(model: torch.nn.Module, clips: Sequence[Clip], normalizer: A
     order = np.random.default_rng(seed).permutation(len(clips))
     n_check = min(len(clips) - 1, max(1, int(round(len(clips) * check_fraction))))
     check, fit = [clips[i] for i in order[:n_check]], [clips[i] for i in order[n_check:]]
-    device = next(model.parameters()).device
-    scale = embedding_scale(torch.cat([model.encode(clip_batch([c], normalizer, device)[0])[0] for c in fit])).cpu()
+    fit_lat, check_lat = clip_latents(model, fit, normalizer), clip_latents(model, check, normalizer)  # encoded once
+    scale = embedding_scale(fit_lat[0]).cpu()
     ks = sorted(set(int(s) for s in steps))
-    fit_res = {k: clip_residuals(model, fit, normalizer, k) for k in ks}
+    fit_res = {k: _residuals(model, fit_lat, k) for k in ks}
     if fit_res[ks[0]].shape[:2].numel() < 5 / target_fpr:
         raise ValueError(f"{fit_res[ks[0]].shape[:2].numel()} in-distribution frames are too few for a {target_fpr} "
                          f"false-alarm quantile (need >= {int(5 / target_fpr)}); use more held-out episodes "
@@ -203,7 +218,7 @@ def fit_calibration(model: torch.nn.Module, clips: Sequence[Clip], normalizer: A
     cal = SurpriseCalibration(scale, {k: w[0] for k, w in whiten.items()}, {k: w[1] for k, w in whiten.items()},
                               thresholds={}, source=source, clips=len(clips))
     for k in ks:
-        check_res = clip_residuals(model, check, normalizer, k)
+        check_res = _residuals(model, check_lat, k)
         for kind in SCORE_KINDS:
             fit_s = _out_of_fold_scores(cal, fit_res[k], k, kind)
             thr = float(np.quantile(fit_s, 1.0 - target_fpr))

@@ -114,6 +114,11 @@ def prediction_residuals(model: torch.nn.Module, obs: Tensor, actions: Tensor, s
                          f"for {T} frames, got shape {tuple(actions.shape)}")
     if not torch.isfinite(actions).all():
         raise ValueError("actions contains NaN or inf")
+    return latent_residuals(model, z, actions, steps)
+
+
+def latent_residuals(model: torch.nn.Module, z: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
+    """``pred - z`` from already encoded frames ``z (B, T, D)`` -> ``(B, T-1, D)`` (no input checks)."""
     return k_step_predictions(model, z, actions, steps) - z[:, 1:]
 
 
