@@ -13,7 +13,7 @@ import torch
 from forethought.data.policies import make_policy
 from forethought.envs import make
 from forethought.surprise import SurpriseCalibration, UncalibratedError, clip_scores, fit_calibration
-from forethought.surprise.perturbations import policy_actions, run_clip
+from forethought.surprise.perturbations import policy_clip
 
 from .conftest import ENV_ID, ENV_KWARGS, FRAMESKIP
 
@@ -21,8 +21,7 @@ from .conftest import ENV_ID, ENV_KWARGS, FRAMESKIP
 def _normal_clips(n: int, first_seed: int, frames: int = 12) -> list:
     env = make(ENV_ID, **ENV_KWARGS)
     policy = make_policy("smooth", env.action_space)
-    steps = (frames - 1) * FRAMESKIP
-    return [run_clip(env, s, policy_actions(env, policy, s, steps), FRAMESKIP) for s in range(first_seed, first_seed + n)]
+    return [policy_clip(env, policy, s, frames, FRAMESKIP) for s in range(first_seed, first_seed + n)]
 
 
 @pytest.fixture(scope="module")

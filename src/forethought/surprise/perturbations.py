@@ -209,12 +209,27 @@ def run_clip(env: Any, seed: int, env_actions: np.ndarray, frameskip: int, pertu
     frames = steps // frameskip + 1
     if perturbation is not None and not (event_frame is not None and 1 <= event_frame < frames):
         raise ValueError(f"event_frame must be in [1, {frames}), got {event_frame}")
+    return _record(env, seed, frames, frameskip, lambda t, obs, info: env_actions[t], perturbation, event_frame)
+
+
+def policy_clip(env: Any, policy: Any, seed: int, frames: int, frameskip: int) -> Clip:
+    """A normal clip of ``frames`` model frames in which a data-collection policy acts from
+    ``env.reset(seed=seed)`` (its rng seeded with ``seed``, as collection does)."""
+    policy.reset(np.random.default_rng(seed))
+    return _record(env, seed, frames, frameskip, lambda t, obs, info: np.asarray(policy.act(obs, info), np.float32))
+
+
+def _record(env: Any, seed: int, frames: int, frameskip: int, choose: Callable[[int, Any, dict], np.ndarray],
+            perturbation: Perturbation | None = None, event_frame: int | None = None) -> Clip:
+    """Run ``(frames - 1) * frameskip`` env steps, the ``t``-th action ``choose(t, obs, info)``."""
     base = env.unwrapped
     obs, info = env.reset(seed=seed)
     rng = np.random.default_rng([seed, 7])  # the perturbation's own randomness
     active = False
-    seen, states = [obs], [info["state"]]
-    for t, a in enumerate(env_actions):
+    seen, states, taken = [obs], [info["state"]], []
+    for t in range((frames - 1) * frameskip):
+        a = choose(t, obs, info)
+        taken.append(a)
         if perturbation is not None and t == (event_frame - 1) * frameskip:
             perturbation.start(base, rng)
             active = True
@@ -222,21 +237,9 @@ def run_clip(env: Any, seed: int, env_actions: np.ndarray, frameskip: int, pertu
         if (t + 1) % frameskip == 0:
             seen.append(perturbation.observe(obs) if active else obs)
             states.append(info["state"])
-    model_actions = env_actions.reshape(frames - 1, frameskip * env_actions.shape[-1]).astype(np.float32)
+    model_actions = np.stack(taken).reshape(frames - 1, -1).astype(np.float32)
     return Clip(np.stack(seen), model_actions, np.stack(states), event=None if perturbation is None else event_frame - 1,
                 info={"source": "env", "seed": int(seed), "perturbation": perturbation.name if perturbation else None})
-
-
-def policy_actions(env: Any, policy: Any, seed: int, steps: int) -> np.ndarray:
-    """``(steps, A)`` actions a data-collection policy takes in a normal run from ``reset(seed=seed)``."""
-    obs, info = env.reset(seed=seed)
-    policy.reset(np.random.default_rng(seed))
-    out = []
-    for _ in range(steps):
-        a = np.asarray(policy.act(obs, info), dtype=np.float32)
-        out.append(a)
-        obs, _, _, _, info = env.step(a)
-    return np.stack(out)
 
 
 def paired_clips(env: Any, policy: Any, perturbation: Perturbation, seed: int, frames: int, frameskip: int,
@@ -245,7 +248,6 @@ def paired_clips(env: Any, policy: Any, perturbation: Perturbation, seed: int, f
 
     Raises :class:`NotApplicable` when the perturbation cannot happen in that episode's state.
     """
-    actions = policy_actions(env, policy, seed, (frames - 1) * frameskip)
-    normal = run_clip(env, seed, actions, frameskip)
-    perturbed = run_clip(env, seed, actions, frameskip, perturbation, event_frame)
-    return normal, perturbed
+    normal = policy_clip(env, policy, seed, frames, frameskip)
+    env_actions = normal.actions.reshape((frames - 1) * frameskip, -1)
+    return normal, run_clip(env, seed, env_actions, frameskip, perturbation, event_frame)

@@ -23,7 +23,7 @@ from forethought.models import WorldModel
 from forethought.surprise.calibration import SurpriseCalibration, clip_scores, fit_calibration
 from forethought.surprise.clips import Clip, store_clip
 from forethought.surprise.ood import OODConfig, markdown_table, ood_evaluation
-from forethought.surprise.perturbations import eval_seed, make_perturbation, paired_clips, policy_actions, run_clip
+from forethought.surprise.perturbations import eval_seed, make_perturbation, paired_clips, policy_clip
 from forethought.surprise.timeline import plot_timeline
 from forethought.surprise.voe import VoEConfig, voe_evaluation
 
@@ -80,7 +80,7 @@ def _generated_clips(setup: Setup, n: int, frames: int, seed: int) -> list[Clip]
     out = []
     for i in range(n):
         s = eval_seed(seed, i) + 500_000  # surprise-eval uses eval_seed(seed, i) for small i
-        out.append(run_clip(env, s, policy_actions(env, policy, s, (frames - 1) * setup.frameskip), setup.frameskip))
+        out.append(policy_clip(env, policy, s, frames, setup.frameskip))
     return out
 
 

@@ -22,7 +22,7 @@ import torch
 
 from forethought.surprise.calibration import SurpriseCalibration, clip_scores
 from forethought.surprise.clips import Clip
-from forethought.surprise.perturbations import NotApplicable, eval_seed, policy_actions, run_clip
+from forethought.surprise.perturbations import NotApplicable, eval_seed, policy_clip
 
 VOE_KINDS = ("teleport", "through_wall")
 
@@ -51,8 +51,7 @@ def _render_clip(env: Any, states: np.ndarray, actions: np.ndarray, event: int, 
 def teleport_pair(env: Any, policy: Any, seed: int, frames: int, frameskip: int, jump: float) -> tuple[Clip, Clip]:
     """Possible: the env's own clip. Impossible: from the middle frame on, positions shifted by ``jump``."""
     base = env.unwrapped
-    actions = policy_actions(env, policy, seed, (frames - 1) * frameskip)
-    possible = run_clip(env, seed, actions, frameskip)
+    possible = policy_clip(env, policy, seed, frames, frameskip)
     mid = frames // 2
     rng = np.random.default_rng([seed, 11])
     for _ in range(100):  # a jump direction that lands in free space for the rest of the clip
