@@ -20,7 +20,6 @@ only after the new one is in place. Loading uses `safetensors` and `json` only, 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
