@@ -1,13 +1,14 @@
 """Planning latency per MPC decision, FLOPs and the fraction of the machine's matmul peak.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/plan.py [--repeats 3] [--quick]
+    .venv/bin/python bench/plan.py [--repeats 3] [--quick] [--threads 1]
         [--predictor-width 128 --predictor-depth 2 --history 1]   # a lighter predictor, same budget
-        [--compile]                                                # + torch.compile'd CEM rows
+        [--attention window]                                       # the predictor without a KV cache
+        [--compile [--compile-mode max-autotune]]                  # + torch.compile'd CEM rows
         [--samples 300 --iterations 10]                            # another budget: plan_s300_i10.json
 
 Setting (issue 4): the ``small`` preset (64x64 pixels, D=128, predictor width 128 x 2 blocks,
-history 3), frameskip 5 on a 2-D env action (model action dim 10), horizon 5, one episode (B=1),
-one torch thread, random weights (latency does not depend on them). CEM 300 samples x 30
+history 3, local attention), frameskip 5 on a 2-D env action (model action dim 10), horizon 5, one episode (B=1),
+one torch thread (``--threads``), random weights (latency does not depend on them). CEM 300 samples x 30
 iterations; MPPI and the gradient planner at the same budget (9,000 sequence evaluations per
 decision; a gradient step also pays a backward pass). Each row is the median of ``--repeats``
 decisions of a real :class:`MPCAgent` (encode the new frame + plan + queue), measured after the
@@ -96,21 +97,26 @@ def main() -> None:
     global SAMPLES, ITERS  # the issue's budget unless overridden (e.g. a cheaper budget at equal success)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the one process (default 1)")
     parser.add_argument("--quick", action="store_true", help="CEM rows only")
     parser.add_argument("--fast-only", action="store_true", help="skip the reference-rollout rows")
     parser.add_argument("--predictor-width", type=int, help="override the preset's predictor width")
     parser.add_argument("--predictor-depth", type=int, help="override the preset's predictor depth")
     parser.add_argument("--history", type=int, help="override the preset's history h")
+    parser.add_argument("--attention", choices=("window", "local"), help="override the preset's predictor attention")
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"candidates per iteration (default {SAMPLES})")
     parser.add_argument("--iterations", type=int, default=ITERS, help=f"planner iterations (default {ITERS})")
     parser.add_argument("--compile", action="store_true",
                         help="also time the torch.compile'd fast rollout (MPCAgent(compile=True)) for CEM")
+    parser.add_argument("--compile-mode", choices=("default", "max-autotune"), default="default",
+                        help="torch.compile mode of --compile (max-autotune: minutes to compile, ~10%% faster)")
     args = parser.parse_args()
     SAMPLES, ITERS = args.samples, args.iterations
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A)
-    overrides = {k: v for k, v in (("width", args.predictor_width), ("depth", args.predictor_depth)) if v is not None}
+    overrides = {k: v for k, v in (("width", args.predictor_width), ("depth", args.predictor_depth),
+                                   ("attention", args.attention)) if v is not None}
     cfg = dataclasses.replace(cfg, predictor=dataclasses.replace(cfg.predictor, **overrides),
                               history=args.history or cfg.history)
     pcfg = cfg.predictor
@@ -129,7 +135,7 @@ def main() -> None:
         cases += [(p, dt, True, False) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
     for name, dt, fast, comp in cases:
         bf16 = dt == "bf16"
-        model.predictor.compile_rollout(comp)
+        model.predictor.compile_rollout(comp, mode=None if args.compile_mode == "default" else args.compile_mode)
         times, first = time_decisions(model, name, bf16, fast, args.repeats, comp)
         model.predictor.compile_rollout(False)  # count FLOPs on the eager graph (same FLOPs)
         # FLOPs do not depend on the dtype; counting in fp32 also sees every matmul (the bf16 path
@@ -143,19 +149,22 @@ def main() -> None:
         r = rows[-1]
         print(f"{name:9s} {dt:5s} {r['rollout']:8s} {sec:8.3f} s/decision  {r['gflop']:7.1f} GFLOP  "
               f"{r['gflops']:7.1f} GFLOP/s  {100 * r['peak_fraction']:5.1f}% of {dt} peak", flush=True)
-    print(f"\nmatmul peak, 1 thread: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+    print(f"\nmatmul peak, {args.threads} thread(s): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
           f"torch threads = {torch.get_num_threads()}; target <= 0.2 s/decision")
     print(f"predictor width {pcfg.width}, depth {pcfg.depth}, heads {pcfg.heads}, history {cfg.history}, "
+          f"{pcfg.attention} attention, "
           f"{model.num_parameters('predictor') / 1e6:.2f} M parameters")
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
            "model": "small preset, obs (3,64,64), frameskip 5, env action dim 2, random weights"
            + (" (predictor overridden)" if custom else ""),
            "predictor": {"width": pcfg.width, "depth": pcfg.depth, "heads": pcfg.heads, "history": cfg.history,
+                         "attention": pcfg.attention, "compile_mode": args.compile_mode if args.compile else None,
                          "parameters": model.num_parameters("predictor")},
            "batch_episodes": 1, "matmul_peak_gflops": peaks, "rows": rows,
-           "command": "OMP_NUM_THREADS=1 .venv/bin/python " + " ".join(["bench/plan.py", *sys.argv[1:]])}
-    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}" if custom else "plan"
+           "command": ".venv/bin/python " + " ".join(["bench/plan.py", *sys.argv[1:]])}
+    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}_{pcfg.attention}" if custom else "plan"
     name += "" if (SAMPLES, ITERS) == (300, 30) else f"_s{SAMPLES}_i{ITERS}"
+    name += "" if args.threads == 1 else f"_t{args.threads}"
     name += ".json"
     path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps(out, indent=1))

@@ -9,16 +9,23 @@ from forethought.models import (
     MLPPredictor,
     PredictorConfig,
     TransformerPredictor,
+    WorldModelConfig,
     autoregressive_rollout,
 )
+from forethought.models.local_attention import band_bias, layer_windows
 
 D, A, H = 8, 3, 3
 
 
+KINDS = ["transformer", "local", "mlp"]  # "local": the transformer with local attention
+
+
 def _predictor(kind: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = PredictorConfig(kind=kind, width=32, depth=2, heads=4, residual=True)
-    cls = TransformerPredictor if kind == "transformer" else MLPPredictor
+    attention = "local" if kind == "local" else "window"
+    cfg = PredictorConfig(kind="mlp" if kind == "mlp" else "transformer", width=32, depth=2, heads=4, residual=True,
+                          attention=attention)
+    cls = MLPPredictor if kind == "mlp" else TransformerPredictor
     p = cls(D, A, H, cfg)
     # Fresh adaLN-zero / zero heads would make every output independent of the actions; randomise
     # all weights so that a causality leak cannot hide behind a zero.
@@ -28,7 +35,7 @@ def _predictor(kind: str) -> torch.nn.Module:
     return p.eval()
 
 
-@pytest.mark.parametrize("kind", ["transformer", "mlp"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("T", [3, 6])  # one window, and sliding windows
 def test_predictor_is_causal_in_actions_and_latents(kind: str, T: int) -> None:
     p = _predictor(kind)
@@ -47,7 +54,7 @@ def test_predictor_is_causal_in_actions_and_latents(kind: str, T: int) -> None:
         assert torch.equal(p.predict_sequence(z2, a)[:, :t], base[:, :t])
 
 
-@pytest.mark.parametrize("kind", ["transformer", "mlp"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_history_window_is_h(kind: str) -> None:
     """With T > h, position t only sees the last h steps: changing step t-h leaves it unchanged."""
     p = _predictor(kind)
@@ -61,8 +68,9 @@ def test_history_window_is_h(kind: str) -> None:
     assert (out[:, 1 + H - 1] - base[:, 1 + H - 1]).abs().max() > 1e-4
 
 
-def test_sliding_windows_match_separate_calls() -> None:
-    p = _predictor("transformer")
+@pytest.mark.parametrize("kind", ["transformer", "local"])
+def test_sliding_windows_match_separate_calls(kind: str) -> None:
+    p = _predictor(kind)
     z, a = torch.randn(2, 6, D), torch.randn(2, 6, A)
     full = p.predict_sequence(z, a)
     for t in range(6):
@@ -71,7 +79,7 @@ def test_sliding_windows_match_separate_calls() -> None:
         torch.testing.assert_close(full[:, t], ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["transformer", "mlp"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_rollout_equals_feeding_predictions_back(kind: str) -> None:
     p = _predictor(kind)
     B, steps = 3, 4
@@ -89,10 +97,34 @@ def test_rollout_equals_feeding_predictions_back(kind: str) -> None:
     torch.testing.assert_close(one, out[1:2], rtol=1e-5, atol=1e-5)
 
 
-def test_fresh_residual_predictor_is_copy_last() -> None:
-    p = TransformerPredictor(D, A, H, PredictorConfig(width=32, heads=4))
+@pytest.mark.parametrize("attention", ["window", "local"])
+def test_fresh_residual_predictor_is_copy_last(attention: str) -> None:
+    p = TransformerPredictor(D, A, H, PredictorConfig(width=32, heads=4, attention=attention))
     z = torch.randn(2, 3, D)
     assert torch.equal(p.predict_sequence(z, torch.randn(2, 3, A)), z)
+
+
+def test_local_windows_add_up_to_the_history() -> None:
+    assert layer_windows(3, 2) == (2, 2) and layer_windows(3, 1) == (3,) and layer_windows(1, 2) == (1, 1)
+    assert layer_windows(3, 6) == (2, 2, 1, 1, 1, 1) and layer_windows(5, 3) == (3, 2, 2)
+    for h in range(1, 7):
+        for depth in range(1, 5):
+            assert sum(w - 1 for w in layer_windows(h, depth)) == h - 1
+
+
+def test_band_bias_hides_keys_outside_the_window() -> None:
+    rel = torch.tensor([[0.5, -1.0]])  # one head: offset 0 (itself) and 1 (the previous token)
+    inf = float("-inf")
+    expected = torch.tensor([[[-1.0, 0.5, inf], [inf, -1.0, 0.5]]])  # the last 2 of 3 tokens
+    torch.testing.assert_close(band_bias(rel, 2, queries=2, keys=3), expected)
+
+
+def test_configs_saved_before_local_attention_load_as_window() -> None:
+    cfg = WorldModelConfig.preset("small", (3, 64, 64), 10).to_dict()
+    del cfg["predictor"]["attention"]
+    assert WorldModelConfig.from_dict(cfg).predictor.attention == "window"
+    with pytest.raises(ValueError, match="available: window, local"):
+        PredictorConfig(attention="global")
 
 
 def test_predictor_config_errors() -> None:

@@ -44,7 +44,7 @@ def test_perfect_draft_accepts_every_draft_and_uses_the_bonus(model, H, gamma):
     st = SpeculativeStats()
     with torch.no_grad():
         out = speculative_rollout(model.predictor, TargetAsDraft(model.predictor), z, a, past,
-                                  gamma=gamma, epsilon=1e-4, scale=1.0, stats=st)
+                                  gamma=gamma, epsilon=1e-3, scale=1.0, stats=st)  # latents up to ~70: float noise
         ref = model.rollout(z, a, past)
     assert st.acceptance_rate == 1.0
     assert st.target_calls == math.ceil(H / (gamma + 1))  # gamma drafts + the target's bonus per call
@@ -123,4 +123,5 @@ def test_fused_verification_equals_predict_sequence(model):
     torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fused, full, rtol=1e-5, atol=1e-5)
     with torch.enable_grad():  # with gradients enabled it is predict_sequence itself
-        assert torch.equal(verify_round(model.predictor, zc, drafts, ac), ref)
+        plain = full if model.predictor.attention == "local" else ref  # local: one pass, no windows
+        assert torch.equal(verify_round(model.predictor, zc, drafts, ac), plain)

@@ -109,7 +109,7 @@ def _tiny(obs_shape: tuple[int, ...]) -> dict[str, Any]:
         if pixels
         else EncoderConfig(kind="mlp", width=64, depth=2, projector_hidden=64)
     )
-    return dict(latent_dim=32, history=3, encoder=enc, predictor=PredictorConfig(width=64, depth=1, heads=2))
+    return dict(latent_dim=32, history=3, encoder=enc, predictor=PredictorConfig(width=64, depth=1, heads=2, attention="local"))
 
 
 def _small(obs_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -121,7 +121,10 @@ def _small(obs_shape: tuple[int, ...]) -> dict[str, Any]:
     )
     # Predictor width 128, depth 2: same TwoRoom probe R² (1.000) as width 192 / depth 3, 3.5x fewer
     # planning FLOPs (CEM 300x30: 89 vs 315 GFLOP per decision), and better success at equal wall time.
-    return dict(latent_dim=128, history=3, encoder=enc, predictor=PredictorConfig(width=128, depth=2, heads=4))
+    # Local attention: the same validation loss and success as a window of 3 frames, and a KV cache
+    # in rollouts (CEM 300x30 latency 0.2 s instead of 0.4 s compiled; bench/plan.py).
+    return dict(latent_dim=128, history=3, encoder=enc,
+                predictor=PredictorConfig(width=128, depth=2, heads=4, attention="local"))
 
 
 def _base(obs_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def _base(obs_shape: tuple[int, ...]) -> dict[str, Any]:
         if pixels
         else EncoderConfig(kind="mlp", width=512, depth=3, projector_hidden=2048)
     )
-    return dict(latent_dim=192, history=3, encoder=enc, predictor=PredictorConfig(width=320, depth=6, heads=8))
+    return dict(latent_dim=192, history=3, encoder=enc, predictor=PredictorConfig(width=320, depth=6, heads=8, attention="local"))
 
 
 _PRESETS = {"tiny": _tiny, "small": _small, "base": _base}

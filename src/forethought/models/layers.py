@@ -38,7 +38,7 @@ class MLP(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention, ``(B, L, W) -> (B, L, W)``, optionally causal."""
+    """Multi-head self-attention, ``(B, L, W) -> (B, L, W)``, optionally causal or with an additive mask."""
 
     def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -49,12 +49,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(self, x: Tensor, causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, causal: bool = False, bias: Tensor | None = None) -> Tensor:
+        """``bias (heads, L, L)``: added to the attention logits (``-inf`` hides a key); replaces ``causal``."""
         B, L, W = x.shape
         # (B, L, 3W) -> 3 x (B, heads, L, W / heads)
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
+        mask = None if bias is None else bias.to(q.dtype)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None)
         return self.proj(y.transpose(1, 2).reshape(B, L, W))
 
 
@@ -96,9 +98,10 @@ class AdaLNZeroBlock(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: Tensor, c: Tensor, causal: bool = True) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, causal: bool = True, bias: Tensor | None = None) -> Tensor:
+        """``bias (heads, L, L)``: an additive attention mask instead of the causal one."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(F.silu(c)).chunk(6, dim=-1)
-        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), causal=causal)
+        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), causal=causal, bias=bias)
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
@@ -146,23 +149,29 @@ class AdaLNWeights(NamedTuple):
         return cls(a.heads, *(p.to(dtype) for p in ps))
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+def _attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """``q (M, heads, Q, d)``, ``k, v (M, heads, S, d)`` -> ``(M, heads, Q, d)``, causal aligned to the end.
 
-    Query ``i`` sees keys ``j <= S - Q + i``. The windows here are tiny (``S <= h``), where
+    Query ``i`` sees keys ``j <= S - Q + i``; ``bias (heads, Q, S)``, if given, is added to the
+    logits instead (``-inf`` hides a key). The windows here are tiny (``S <= h``), where
     ``scaled_dot_product_attention``'s fused CPU kernels pay a per-(batch, head) overhead that the
     plain batched matmuls do not (measured: 2-3x slower in bfloat16).
     """
     Q, S = q.shape[2], k.shape[2]
-    if Q == 1:  # the last query sees every key: no mask
+    if bias is None and Q == 1:  # the last query sees every key: no mask
         return F.scaled_dot_product_attention(q, k, v)
+    if S == 1:  # one key (so one query): softmax is 1
+        return v
     s = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)  # (M, heads, Q, S)
+    if bias is not None:
+        return torch.matmul((s + bias).softmax(-1), v)
     hidden = torch.ones(Q, S, dtype=torch.bool, device=q.device).triu_(diagonal=S - Q + 1)
     return torch.matmul(s.masked_fill_(hidden, float("-inf")).softmax(-1), v)
 
 
 def adaln_block_step(
-    x: Tensor, mod: Sequence[Tensor], w: AdaLNWeights, prefix_kv: tuple[Tensor, Tensor] | None = None, last_only: bool = False
+    x: Tensor, mod: Sequence[Tensor], w: AdaLNWeights, prefix_kv: tuple[Tensor, Tensor] | None = None,
+    last_only: bool = False, bias: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """:class:`AdaLNZeroBlock` forward (eval mode) with precomputed modulation and a key/value prefix.
 
@@ -175,6 +184,8 @@ def adaln_block_step(
             by the ``M / E`` consecutive rows of each of ``E`` episodes; every token sees all of them.
         last_only: return the last token's output only, ``(M, 1, W)`` (keys/values of all tokens
             are still computed: they are what the other tokens contribute).
+        bias: ``(heads, C', P + C)`` added to the attention logits instead of the causal mask
+            (``C' = 1`` with ``last_only``, else ``C``), e.g. a local predictor's relative positions.
 
     Returns:
         The block output and this block's own keys/values ``(M, heads, C, W / heads)`` each.
@@ -197,7 +208,7 @@ def adaln_block_step(
         kk[:, :, :, :P], vv[:, :, :, :P] = prefix_kv[0][:, None], prefix_kv[1][:, None]
         kk[:, :, :, P:], vv[:, :, :, P:] = k.view(E, M // E, nh, C, d), v.view(E, M // E, nh, C, d)
         k, v = kk.view(M, nh, P + C, d), vv.view(M, nh, P + C, d)
-    y = _attend(q, k, v)  # (M, heads, Q, d)
+    y = _attend(q, k, v, bias)  # (M, heads, Q, d)
     y = fast_linear(y.transpose(1, 2).reshape(M, q.shape[2], W), w.proj_w, w.proj_b)
     if last_only:
         x, mod = x[:, -1:], [t[:, -1:] for t in mod]

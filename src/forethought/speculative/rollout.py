@@ -118,6 +118,8 @@ def verify_round(target: Predictor, zc: Tensor, drafts: Tensor, ac: Tensor) -> T
     b, h, D = zc.shape
     g1 = drafts.shape[1] + 1
     seq = torch.cat([zc, drafts], dim=1)  # (b, h + gamma, D)
+    if getattr(target, "attention", None) == "local":  # one pass already gives every position its h frames
+        return target.predict_sequence(seq, ac)[:, h - 1 :]
     fast = getattr(target, "_fast_weights", None)
     eager_only = getattr(target, "training", True) or torch.is_grad_enabled() or seq.dtype != torch.float32
     if fast is not None and not eager_only:

@@ -14,13 +14,14 @@ runs it, rank 0 writes the folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from forethought.training.arguments import OVERRIDES
 from forethought.training.config import TrainConfig
 from forethought.training.distributed import barrier, init_distributed, shutdown
 from forethought.training.trainer import NonFiniteLossError, StepCallback, Trainer
+
+if TYPE_CHECKING:
+    from forethought.models import WorldModelConfig
 
 EXIT_NON_FINITE = 3
 
@@ -74,8 +78,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
         val_set = _optional_val_set(WindowDataset, store, val_ids, window_args)
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
         action_dim = cfg.frameskip * train_set.action_dim
-        model_cfg = WorldModelConfig.preset(preset, obs_shape=obs_shape, action_dim=action_dim,
-                                            **{"history": cfg.history, **(model_overrides or {})})
+        model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history, model_overrides or {})
         seed_everything(cfg.seed)  # model init is part of the run's determinism
         model = WorldModel(model_cfg)
         objective = JEPAObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
@@ -107,6 +110,19 @@ def _optional_val_set(cls: Any, store: Any, val_ids: list[int], window_args: dic
         return None
 
 
+def _model_config(preset: str, obs_shape: tuple[int, ...], action_dim: int, history: int,
+                  overrides: dict[str, Any]) -> WorldModelConfig:
+    """The preset's model with ``overrides``; a dict under ``"predictor"`` changes only those fields."""
+    from forethought.models import WorldModelConfig
+
+    overrides = {"history": history, **overrides}
+    fields = overrides.get("predictor")
+    if isinstance(fields, dict):
+        base = WorldModelConfig.preset(preset, obs_shape=obs_shape, action_dim=action_dim).predictor
+        overrides["predictor"] = dataclasses.replace(base, **fields)
+    return WorldModelConfig.preset(preset, obs_shape=obs_shape, action_dim=action_dim, **overrides)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run `train` from parsed `add_train_arguments` options; returns the process exit status."""
     overrides = {name: getattr(args, name) for name, _, _ in OVERRIDES}
@@ -114,7 +130,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
                      resume=args.resume, device=args.device, progress=args.progress,
-                     tensorboard=args.tensorboard, **overrides)
+                     tensorboard=args.tensorboard,
+                     model_overrides={"predictor": {"attention": args.attention}} if args.attention else None,
+                     **overrides)
     except NonFiniteLossError as e:
         print(f"forethought train: {e}", file=sys.stderr)
         return EXIT_NON_FINITE
