@@ -62,7 +62,8 @@ class MPCAgent:
         bf16: bfloat16 autocast for the predictor during planning.
         fast: the shared-history candidate rollout (``False``: reference path, for benchmarks).
         compile: ``torch.compile`` the fast rollout (see :func:`~forethought.planning.costs.rollout_objective`):
-            for long-running agents; each new batch size / history length compiles first.
+            for long-running agents with fixed weights; each new batch size / history length, and
+            the first call after the weights change, compiles first.
         monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
             when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
 

@@ -83,7 +83,7 @@ def local_rollout(
             caches.append(None)
             continue
         bias = band_bias(fw.rel[b], windows[b], L - 1, L - 1)
-        xs, kv = adaln_block_step(xs, [t for t in mod_past[6 * b : 6 * b + 6]], wb, bias=bias)
+        xs, kv = adaln_block_step(xs, mod_past[6 * b : 6 * b + 6], wb, bias=bias)
         caches.append(_recent(kv, windows[b] - 1))
 
     x_new = x_hist[:, L - 1 :].repeat_interleave(N, dim=0)  # (M, 1, W): the last history frame

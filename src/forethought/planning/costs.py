@@ -80,7 +80,8 @@ def rollout_objective(
             is the reference path that repeats the history per candidate.
         compile: ``torch.compile`` the fast rollout (``TransformerPredictor.compile_rollout``;
             a no-op for predictors without one): faster per call, but every new
-            ``(B, N, H, L)`` shape compiles first (tens of seconds on a CPU core).
+            ``(B, N, H, L)`` shape, and every change of the weights, compiles first (tens of
+            seconds on a CPU core).
     """
     if z_hist.ndim != 3:
         raise ValueError(f"z_hist must be (B, L, D), got shape {tuple(z_hist.shape)}")
