@@ -1,7 +1,8 @@
 """Speculative rollouts on the TwoRoom `small` model: calls, acceptance, speedup, final error.
 
-For each horizon H and batch size B: the plain target rollout (``WorldModel.rollout``), the fast
-candidate rollout (``rollout_candidates`` with N=1, the planner's optimised path) and the
+For each horizon H and batch size B: the plain step-by-step target rollout
+(``autoregressive_rollout``), the fast candidate rollout (``rollout_candidates`` with N=1, the
+planner's optimised path and what ``WorldModel.rollout`` runs in eval mode) and the
 speculative rollout at each (epsilon, gamma). Starts are real dataset frames encoded by the
 target (held-out seed), actions uniform in the env box (normalized), histories of h = 3 frames
 with their real past actions. Errors are ``||spec_H - plain_H|| / latent_scale`` (the draft's
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from forethought.models import WorldModel
+from forethought.models import WorldModel, autoregressive_rollout
 from forethought.speculative.distill import encode_dataset, random_model_actions
 from forethought.speculative.draft import load_draft
 from forethought.speculative.rollout import SpeculativeStats, speculative_rollout
@@ -56,7 +57,7 @@ def bench_case(model, draft, zz, aa, H: int, B: int, settings, repeats: int, see
     errs: dict = {s: [] for s in settings}
     for g in range(groups):
         z, pa, a = zz[g * B : (g + 1) * B, :h], aa[g * B : (g + 1) * B, : h - 1], acts[g * B : (g + 1) * B]
-        fns = {"plain": lambda: model.rollout(z, a, pa),
+        fns = {"plain": lambda: autoregressive_rollout(model.predictor, z, a, pa),
                "fast": lambda: model.rollout_candidates(z, a[:, None], pa)[:, 0]}
         for eps, gamma in settings:
             fns[(eps, gamma)] = (lambda e=eps, gm=gamma: speculative_rollout(

