@@ -109,3 +109,29 @@ def test_skip_solved_keeps_unsolved_tasks_and_reports_the_counts(run_dir, tmp_pa
     env = make(meta["env_id"], **meta["env_kwargs"]).unwrapped
     assert not any(env.success(np.asarray(t["start_state"]), np.asarray(t["goal_state"])) for t in meta["tasks"])
     assert "dropped" in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_draft_rolls_the_candidates_out_speculatively(run_dir, tmp_path):
+    """--draft at epsilon 0 plans on the plain rollout up to float rounding: the same episodes."""
+    from forethought.models import WorldModel
+    from forethought.speculative import DraftConfig, DraftPredictor, save_draft, target_fingerprint
+
+    model = WorldModel.from_pretrained(RunPaths.resolve(run_dir).model)
+    draft = DraftPredictor(DraftConfig(model.latent_dim, model.action_dim, model.history,
+                                       target_fingerprint=target_fingerprint(model)))
+    save_draft(draft, tmp_path / "draft")
+    base = ("--model", str(run_dir), *COMMON, "--no-baseline", "--gif-episodes", "0")
+    assert run_eval(_args(*base, "--out", str(tmp_path / "plain"))) == 0
+    assert run_eval(_args(*base, "--out", str(tmp_path / "spec"), "--draft", str(tmp_path / "draft"),
+                          "--epsilon", "0")) == 0
+    plain, spec = (json.loads((tmp_path / k / "report.json").read_text()) for k in ("plain", "spec"))
+    assert spec["meta"]["planner"]["speculative"]["epsilon"] == 0.0
+    final = {k: [e["final_distance"] for e in r["results"]["mpc-cem"]["per_episode"]] for k, r in
+             (("plain", plain), ("spec", spec))}
+    np.testing.assert_allclose(final["spec"], final["plain"], rtol=1e-4)  # the same plans, episode by episode
+    with pytest.raises(ValueError, match="forward-only"):
+        run_eval(_args(*base, "--out", str(tmp_path / "g"), "--planner", "gradient", "--draft", str(tmp_path / "draft")))
+    other = DraftPredictor(DraftConfig(model.latent_dim, model.action_dim, model.history, target_fingerprint="0" * 64))
+    save_draft(other, tmp_path / "other")
+    with pytest.raises(Exception, match="(?i)distilled|fingerprint|target"):
+        run_eval(_args(*base, "--out", str(tmp_path / "o"), "--draft", str(tmp_path / "other")))

@@ -66,6 +66,11 @@ class MPCAgent:
             the first call after the weights change, compiles first.
         monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
             when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
+        draft: a draft predictor (:func:`forethought.speculative.load_draft`): candidates are then
+            rolled out speculatively (:func:`forethought.speculative.speculative_objective`, tolerance
+            ``epsilon``, ``gamma`` drafted steps per round). Forward-only, so sampling planners
+            only; in float32 (``bf16`` does not apply). Slower than the fast rollout at planning's
+            batch sizes: it is there to measure what speculation does to success.
 
     The frameskip is ``model.action_dim // env_action_dim``: a model action concatenates
     ``frameskip`` env actions, and the normalizer's statistics are per env-action dimension.
@@ -75,7 +80,8 @@ class MPCAgent:
                  receding: int = 1, cost: CostSpec = "l2", reduce: str = "sum", terminal_weight: float = 0.0,
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
                  bf16: bool = False, fast: bool = True, compile: bool = False,
-                 monitor: FrameMonitor | None = None) -> None:
+                 monitor: FrameMonitor | None = None, draft: torch.nn.Module | None = None,
+                 epsilon: float = 0.0, gamma: int = 4) -> None:
         if not 1 <= receding <= horizon:
             raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -106,6 +112,7 @@ class MPCAgent:
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
         self.monitor = monitor
+        self.draft, self.epsilon, self.gamma = draft, float(epsilon), int(gamma)
         self._goal_z: Tensor | None = None
 
     @staticmethod
@@ -197,8 +204,14 @@ class MPCAgent:
         B, H, A, r = self._goal_z.shape[0], self.horizon, self.model.action_dim, self.receding
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
-        objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast,
-                                      compile=self.compile)
+        if self.draft is not None:
+            from forethought.speculative.planning import speculative_objective  # lazy: optional feature
+
+            objective = speculative_objective(self.model, self.draft, z_hist, a_hist, self._cost,
+                                              epsilon=self.epsilon, gamma=self.gamma)
+        else:
+            objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast,
+                                          compile=self.compile)
         if self._plan is None:  # cold start: the mean normalized action
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action

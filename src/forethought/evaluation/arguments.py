@@ -16,6 +16,8 @@ EVAL_EPILOG = """examples:
   forethought eval --model runs/tworoom --goal-source env --out reports/env  # env-sampled goals
   forethought eval --model runs/tworoom --noise-beta 3 --out reports/smooth  # smooth (colored) CEM samples
   forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
+  forethought eval --model runs/tworoom --draft runs/tworoom/draft --epsilon 0.03 --out reports/spec
+                                                  # candidates rolled out speculatively (forethought distill)
 
 Start and goal come from held-out episodes of the training run (run.json), the goal --goal-offset
 env steps ahead of the start in the same episode. Every episode runs the full --budget of env
@@ -75,5 +77,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="watch every model frame with the model's surprise calibration (forethought "
                              "surprise-calibrate) and report the alarm rate; replan: an alarm also makes the "
                              "agent plan again at once (default off)")
+    parser.add_argument("--draft", default=None,
+                        help="a draft folder (forethought distill): roll the candidates out speculatively, to "
+                             "measure what speculation does to success (slower at planning's batch sizes; float32)")
+    parser.add_argument("--epsilon", type=float, default=0.03,
+                        help="with --draft: per-step tolerance relative to the draft's latent scale (default 0.03)")
+    parser.add_argument("--gamma", type=int, default=4, help="with --draft: drafted steps per round (default 4)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return parser

@@ -74,13 +74,15 @@ def _planner_settings(name: str, samples: int | None, iterations: int | None, se
 
 def make_mpc_factory(model: Any, planner_name: str, action_space: Any, *, horizon: int | None, receding: int | None,
                      device: str, seed: int, cost: str = "l2", reduce: str = "sum", bf16: bool = False,
-                     terminal_weight: float = 0.0, noise_beta: float = 0.0) -> Any:
+                     terminal_weight: float = 0.0, noise_beta: float = 0.0, draft: Any = None,
+                     epsilon: float = 0.0, gamma: int = 4) -> Any:
     """`factory(samples, iterations) -> MPCAgent` for one world model (the planner changes per call)."""
     from forethought.agent.mpc import MPCAgent
     from forethought.planning import make_planner
 
     mpc_kwargs = {k: v for k, v in {"horizon": horizon, "receding": receding}.items() if v is not None}
-    mpc_kwargs.update(cost=cost, reduce=reduce, bf16=bf16, terminal_weight=terminal_weight)
+    mpc_kwargs.update(cost=cost, reduce=reduce, bf16=bf16, terminal_weight=terminal_weight, draft=draft,
+                      epsilon=epsilon, gamma=gamma)
 
     frameskip = max(1, model.action_dim // int(action_space.shape[0]))  # env steps per model action
 
@@ -170,10 +172,18 @@ def run_eval(args: argparse.Namespace) -> int:
     probe_env = make(env_id, **env_kwargs)
     action_space = probe_env.action_space
     probe_env.close()
+    draft = None
+    if getattr(args, "draft", None):
+        if args.planner == "gradient":
+            raise ValueError("--draft: speculative rollouts are forward-only; use --planner cem, mppi or random")
+        from forethought.speculative import load_draft
+
+        draft = load_draft(args.draft, target=model)  # refuses a draft distilled from another model
     factory = make_mpc_factory(model, args.planner, action_space, horizon=args.horizon, receding=args.receding,
                                device=device, seed=args.seed, cost=args.cost, reduce=args.reduce, bf16=args.bf16,
                                terminal_weight=getattr(args, "terminal_weight", 0.0),
-                               noise_beta=getattr(args, "noise_beta", 0.0))
+                               noise_beta=getattr(args, "noise_beta", 0.0), draft=draft,
+                               epsilon=getattr(args, "epsilon", 0.0), gamma=getattr(args, "gamma", 4))
     agent = factory(args.samples, args.iterations)
     monitor = _surprise_monitor(getattr(args, "surprise", "off"), model, paths.model)
     agent.monitor = monitor
@@ -182,7 +192,9 @@ def run_eval(args: argparse.Namespace) -> int:
                     **(dataclasses.asdict(planner_cfg) if dataclasses.is_dataclass(planner_cfg) else {}),
                     "horizon": getattr(agent, "horizon", args.horizon), "receding": getattr(agent, "receding", args.receding),
                     "cost": args.cost, "reduce": args.reduce, "terminal_weight": getattr(args, "terminal_weight", 0.0),
-                    "bf16": args.bf16}
+                    "bf16": args.bf16 and draft is None}
+    if draft is not None:
+        planner_info["speculative"] = {"draft": str(args.draft), "epsilon": args.epsilon, "gamma": args.gamma}
     common = dict(budget=args.budget, batch=args.batch, seed=args.seed, progress=args.progress)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=args.gif_episodes,
                                           name=f"mpc-{args.planner}", config=planner_info, **common)]
