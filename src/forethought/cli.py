@@ -115,7 +115,7 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="parallel environment processes (one core each)")
     p.add_argument("--seed", type=int, default=0, help="base seed: episode i uses SEED + i")
     p.add_argument("--resume", action="store_true", help="continue an interrupted dataset instead of refusing it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
 
 
@@ -187,7 +187,7 @@ def _add_minari(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", help="Minari dataset folder or local dataset id")
     p.add_argument("--out", required=True, type=Path, help="Forethought dataset folder to create")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_import_minari)
 
     p = sub.add_parser(
@@ -204,7 +204,7 @@ def _add_minari(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", type=Path, help="Forethought dataset folder")
     p.add_argument("--out", required=True, type=Path, help="Minari dataset folder to create")
     p.add_argument("--dataset-id", default=None, help="Minari dataset id (default: forethought/<folder name>-v0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_export_minari)
 
 

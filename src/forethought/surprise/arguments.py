@@ -86,7 +86,7 @@ def add_surprise_eval_arguments(parser: argparse.ArgumentParser) -> argparse.Arg
                         help="frames from the event on that count for AUROC and 'detected in time' (default 3)")
     parser.add_argument("--voe-pairs", type=int, default=50,
                         help="possible/impossible clip pairs per violation kind; 0 skips it (default 50)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     return parser
 
 
