@@ -11,7 +11,9 @@ cost on the frames the plan *really* produced, and the block / angle / agent err
 
 Reading it: if the real-frame cost already ranks the CEM plan below the true one, the cost itself
 misleads (no model or search can fix that); if only the predicted cost does, the model's
-predictions are the problem; if neither does, the search is. Prints a table, writes
+predictions are the problem; if neither does, the search is. Below the table: how far the latent of
+each goal image moves when only the agent moves 40 units, only the block does, or the block turns
+20 degrees (what the cost can see at all). Prints a table, writes
 bench/results/pusht_diagnosis_{sum,last}.json.
 """
 
@@ -67,9 +69,32 @@ def open_loop(env, tasks, plans: np.ndarray, frameskip: int) -> tuple[list[dict]
     return out, np.stack(frames)
 
 
+def sensitivity(env, tasks, encode, shift: float = 40.0, turn: float = 20.0) -> dict[str, float]:
+    """Median squared-L2 latent distance between each goal image and the same state with one change.
+
+    The changes: the agent moved ``shift`` units, the block moved ``shift`` units (both in a random
+    direction), the block turned ``turn`` degrees (success needs < 20 units and < 20 degrees).
+    """
+    rng = np.random.default_rng(0)
+    frames: dict[str, list[np.ndarray]] = {"goal": [], "agent moved": [], "block moved": [], "block turned": []}
+    for t in tasks:
+        g = np.asarray(t.goal_state, np.float64)
+        u = rng.normal(size=(2, 2))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        agent, block, angle = (g.copy() for _ in range(3))
+        agent[0:2] += shift * u[0]
+        block[2:4] += shift * u[1]
+        angle[4] += np.radians(turn)
+        for name, state in (("goal", g), ("agent moved", agent), ("block moved", block), ("block turned", angle)):
+            frames[name].append(env.unwrapped.render_state(state))
+    with torch.no_grad():
+        z = {name: encode(f) for name, f in frames.items()}
+    return {name: float((z[name] - z["goal"]).pow(2).mean(-1).median()) for name in z if name != "goal"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="runs/pusht", help="run folder (holds model/ and split.json)")
+    ap.add_argument("--model", default="runs/pusht", help="run folder (holds model/ and run.json)")
     ap.add_argument("--data", default="data/pusht", help="the run's dataset")
     ap.add_argument("--tasks", type=int, default=40)
     ap.add_argument("--reduce", choices=("sum", "last"), default="sum", help="the latent cost's reduction over the horizon")
@@ -128,15 +153,18 @@ def main() -> None:
     print(f"{B} unsolved held-out tasks, goal {GOAL_OFFSET} env steps ahead, "
           f"L2 cost ({args.reduce} over the horizon), {args.threads} thread(s)\n")
     print(f"{'plan':<6} {'open-loop success':>17} {'predicted cost':>14} {'real cost':>9} "
-          f"{'block dist':>10} {'block angle':>11} {'agent dist':>10}   (means; distances: median)")
+          f"{'block dist':>10} {'block angle':>11} {'agent dist':>10}   (success: mean; the rest: median)")
     summary = {}
     for name, res in runs.items():
         row = {"success": float(np.mean([r["success"] for r in res])),
-               "predicted_cost": float(cost[name].mean()), "real_cost": float(real_cost[name].mean()),
+               "predicted_cost": float(cost[name].median()), "real_cost": float(real_cost[name].median()),
                **{k: float(np.median([r[k] for r in res])) for k in ("block", "angle", "agent")}}
         summary[name] = row
         print(f"{name:<6} {row['success']:>17.0%} {row['predicted_cost']:>14.2f} {row['real_cost']:>9.2f} "
               f"{row['block']:>10.1f} {row['angle']:>10.1f}° {row['agent']:>10.1f}")
+    moved = sensitivity(env, tasks, encode)
+    print("\nlatent distance to the goal image (squared L2, median): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in moved.items()) + " (40 units, 20°)")
     prefers = float((cost["cem"] < cost["true"]).float().mean())
     real_prefers = float((real_cost["cem"] < real_cost["true"]).float().mean())
     print(f"\nthe model's predicted cost ranks the CEM plan below the true plan in {prefers:.0%} of tasks; "
@@ -145,6 +173,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "tasks": B, "threads": args.threads,
                                "goal_offset": GOAL_OFFSET, "reduce": args.reduce, "plans": summary,
+                               "goal_sensitivity": moved,
                                "predicted_prefers_cem_over_true": prefers,
                                "real_prefers_cem_over_true": real_prefers}, indent=2))
     print(f"wrote {out}")
