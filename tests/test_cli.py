@@ -59,7 +59,8 @@ def test_collect_info_train_end_to_end(tmp_path):
     summary = json.loads(info.stdout)
     assert summary["episodes"] == 12
 
-    # Collecting again into the same folder is refused with advice; --resume finishes it instead. (--no-progress: the alias train and eval use)
+    # Collecting again into the same folder is refused with advice; --resume finishes it instead.
+    # (--no-progress: the spelling train and eval use; --quiet is the older alias, used above.)
     again = run("collect", "--env", "forethought/TwoRoom-v0", "--episodes", "12", "--out", str(data), "--no-progress")
     assert again.returncode == 2 and "--resume" in again.stderr
 

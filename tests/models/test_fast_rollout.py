@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from forethought.models import PredictorConfig, TransformerPredictor
-from forethought.models.predictors import rollout_candidates
+from forethought.models.rollout import rollout_candidates
 
 D, A = 8, 3
 

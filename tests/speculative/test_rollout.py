@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from forethought.models.predictors import autoregressive_rollout
+from forethought.models.rollout import autoregressive_rollout
 from forethought.speculative.draft import DraftConfig, DraftPredictor
 from forethought.speculative.rollout import SpeculativeStats, speculative_rollout
 from tests.speculative.conftest import A, D, HIST, SmoothDraft, TargetAsDraft, inputs, tiny_model

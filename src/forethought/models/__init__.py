@@ -13,10 +13,10 @@ from forethought.models.predictors import (
     Predictor,
     PredictorConfig,
     TransformerPredictor,
-    autoregressive_rollout,
     build_predictor,
 )
 from forethought.models.protocols import LatentWorldModel
+from forethought.models.rollout import autoregressive_rollout, rollout_candidates
 from forethought.models.serialization import ModelFolderError
 from forethought.models.world_model import WorldModel
 
@@ -36,4 +36,5 @@ __all__ = [
     "WorldModelConfig",
     "autoregressive_rollout",
     "build_predictor",
+    "rollout_candidates",
 ]

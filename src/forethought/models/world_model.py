@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from forethought.models.config import WorldModelConfig
 from forethought.models.decoder import Decoder
 from forethought.models.encoders import Encoder
-from forethought.models.predictors import autoregressive_rollout, build_predictor, rollout_candidates
+from forethought.models.predictors import build_predictor
+from forethought.models.rollout import autoregressive_rollout, rollout_candidates
 from forethought.models.serialization import ModelFolderError, read_model_folder, write_model_folder
 
 MODEL_TYPE = "forethought.WorldModel"
@@ -141,7 +142,7 @@ class WorldModel(nn.Module):
         ``min(L, h) - 1`` are used); ``None`` means zeros (the mean normalized action), which is
         exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates. In eval mode it
         runs the predictor's fast rollout (for a local predictor a KV cache: 1.9x faster at H = 50,
-        B = 1), equal to :func:`~forethought.models.predictors.autoregressive_rollout` to float
+        B = 1), equal to :func:`~forethought.models.rollout.autoregressive_rollout` to float
         rounding.
 
         With a ``draft`` (:func:`forethought.speculative.load_draft`), the rollout is speculative

@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from forethought.models.predictors import Predictor, autoregressive_rollout
+from forethought.models.predictors import Predictor
+from forethought.models.rollout import autoregressive_rollout
 
 
 def _check(z: Tensor, actions: Tensor, target: Tensor | None) -> Tensor:

@@ -121,7 +121,7 @@ def encode_dataset(model: Any, data: str | os.PathLike[str], episodes: int, seed
 
 def build_examples(model: Any, z: torch.Tensor, a: torch.Tensor, rollout_steps: int, gen: torch.Generator) -> DistillData:
     """Teacher-forced and rollout examples from encoded windows ``z (E, T, D)``, ``a (E, T-1, A)``."""
-    from forethought.models.predictors import autoregressive_rollout
+    from forethought.models.rollout import autoregressive_rollout
 
     h = model.history
     E, T, D = z.shape

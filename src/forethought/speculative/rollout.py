@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from forethought.models.predictors import Predictor, autoregressive_rollout, past_window
+from forethought.models.predictors import Predictor
+from forethought.models.rollout import autoregressive_rollout, past_window
 
 
 @dataclass
@@ -180,7 +181,7 @@ def speculative_rollout(
         draft: a predictor with ``step(z (b, h, D), a (b, h, A)) -> (b, D)`` in the same latent
             space (:class:`~forethought.speculative.draft.DraftPredictor`).
         z: ``(B, L, D)`` history latents; actions ``(B, H, A)``; past_actions ``(B, >= L-1, A)``
-            or ``None`` (zeros), exactly as :func:`~forethought.models.predictors.autoregressive_rollout`.
+            or ``None`` (zeros), exactly as :func:`~forethought.models.rollout.autoregressive_rollout`.
         gamma: drafted steps per round.
         epsilon: tolerance relative to ``scale`` (0 = only bit-identical drafts are accepted).
         scale: latent scale; default ``draft.config.latent_scale``.

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forethought.models.predictors import past_window
+from forethought.models.rollout import past_window
 from forethought.speculative.rollout import SpeculativeStats, check_speculative_args, init_buffers, take_contexts
 
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.models.predictors import Predictor, autoregressive_rollout, past_window
+from forethought.models.predictors import Predictor
+from forethought.models.rollout import autoregressive_rollout, past_window
 from forethought.speculative.rollout import (
     SpeculativeStats,
     accepted_lengths,
