@@ -2,7 +2,6 @@
 
     .venv/bin/python bench/plan.py [--repeats 3] [--quick] [--threads 1]
         [--predictor-width 128 --predictor-depth 2 --history 1]   # a lighter predictor, same budget
-        [--attention window]                                       # the predictor without a KV cache
         [--compile [--compile-mode max-autotune]]                  # + torch.compile'd CEM rows
         [--samples 300 --iterations 10]                            # another budget: plan_s300_i10.json
 
@@ -44,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from forethought.agent import MPCAgent  # noqa: E402
 from forethought.data.normalization import Normalizer, NormStats  # noqa: E402
 from forethought.models import WorldModel, WorldModelConfig  # noqa: E402
-from forethought.planning import goal_cost, make_planner, rollout_objective  # noqa: E402
+from forethought.planning import LatentGoalObjective, make_planner  # noqa: E402
 
 FRAMESKIP, ENV_A, HORIZON, SAMPLES, ITERS = 5, 2, 5, 300, 30
 
@@ -65,7 +64,7 @@ def decision_flops(model: WorldModel, planner_name: str, bf16: bool, fast: bool)
     """FLOPs of one decision with a full history: one objective call (and backward) x iterations."""
     h, A = model.history, model.action_dim
     z, past, goal = torch.randn(1, h, model.latent_dim), torch.randn(1, h - 1, A), torch.randn(1, model.latent_dim)
-    objective = rollout_objective(model, z, past, goal_cost(goal, "l2"), bf16=bf16, fast=fast)
+    objective = LatentGoalObjective(model, "l2", bf16=bf16, fast=fast)(z, past, goal)
     acts = torch.randn(1, SAMPLES, HORIZON, A, requires_grad=planner_name == "gradient")
     counter = FlopCounterMode(display=False)
     with counter:
@@ -78,13 +77,13 @@ def decision_flops(model: WorldModel, planner_name: str, bf16: bool, fast: bool)
 
 
 def time_decisions(model: WorldModel, planner_name: str, bf16: bool, fast: bool, repeats: int,
-                   compile: bool = False) -> tuple[list[float], float]:
+                   compile: bool = False, compile_mode: str | None = None) -> tuple[list[float], float]:
     """Decision times with a full history, and the first full-history decision's time (with
     ``compile`` it includes compiling that shape)."""
     space = spaces.Box(-1.0, 1.0, (ENV_A,), np.float32)
     planner = make_planner(planner_name, samples=SAMPLES, iterations=ITERS, seed=0)
-    agent = MPCAgent(model, planner, action_space=space, horizon=HORIZON, receding=1, bf16=bf16, fast=fast,
-                     compile=compile)
+    objective = LatentGoalObjective(model, "l2", bf16=bf16, fast=fast, compile=compile, compile_mode=compile_mode)
+    agent = MPCAgent(model, planner, action_space=space, horizon=HORIZON, receding=1, objective=objective)
     rng = np.random.default_rng(0)
     agent.reset(rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
     warm = model.history  # decisions before the history is full, then one-off allocations / compilation
@@ -103,20 +102,18 @@ def main() -> None:
     parser.add_argument("--predictor-width", type=int, help="override the preset's predictor width")
     parser.add_argument("--predictor-depth", type=int, help="override the preset's predictor depth")
     parser.add_argument("--history", type=int, help="override the preset's history h")
-    parser.add_argument("--attention", choices=("window", "local"), help="override the preset's predictor attention")
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"candidates per iteration (default {SAMPLES})")
     parser.add_argument("--iterations", type=int, default=ITERS, help=f"planner iterations (default {ITERS})")
     parser.add_argument("--compile", action="store_true",
-                        help="also time the torch.compile'd fast rollout (MPCAgent(compile=True)) for CEM")
+                        help="also time the torch.compile'd fast rollout (LatentGoalObjective(compile=True)) for CEM")
     parser.add_argument("--compile-mode", choices=("default", "max-autotune"), default="default",
                         help="torch.compile mode of --compile (max-autotune: minutes to compile, ~10%% faster)")
     args = parser.parse_args()
     SAMPLES, ITERS = args.samples, args.iterations
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A)
-    overrides = {k: v for k, v in (("width", args.predictor_width), ("depth", args.predictor_depth),
-                                   ("attention", args.attention)) if v is not None}
+    cfg = WorldModelConfig.preset("small", obs_shape=(3, 64, 64), action_dim=FRAMESKIP * ENV_A, frameskip=FRAMESKIP)
+    overrides = {k: v for k, v in (("width", args.predictor_width), ("depth", args.predictor_depth)) if v is not None}
     cfg = dataclasses.replace(cfg, predictor=dataclasses.replace(cfg.predictor, **overrides),
                               history=args.history or cfg.history)
     pcfg = cfg.predictor
@@ -135,9 +132,9 @@ def main() -> None:
         cases += [(p, dt, True, False) for p in ("mppi", "gradient") for dt in ("fp32", "bf16")]
     for name, dt, fast, comp in cases:
         bf16 = dt == "bf16"
-        model.predictor.compile_rollout(comp, mode=None if args.compile_mode == "default" else args.compile_mode)
-        times, first = time_decisions(model, name, bf16, fast, args.repeats, comp)
-        model.predictor.compile_rollout(False)  # count FLOPs on the eager graph (same FLOPs)
+        times, first = time_decisions(model, name, bf16, fast, args.repeats, comp,
+                                      None if args.compile_mode == "default" else args.compile_mode)
+        # FLOPs are counted on the eager graph (the compiled one does the same matmuls).
         # FLOPs do not depend on the dtype; counting in fp32 also sees every matmul (the bf16 path
         # calls oneDNN's linear, which FlopCounterMode does not know).
         flops = decision_flops(model, name, False, fast)
@@ -152,17 +149,17 @@ def main() -> None:
     print(f"\nmatmul peak, {args.threads} thread(s): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
           f"torch threads = {torch.get_num_threads()}; target <= 0.2 s/decision")
     print(f"predictor width {pcfg.width}, depth {pcfg.depth}, heads {pcfg.heads}, history {cfg.history}, "
-          f"{pcfg.attention} attention, "
+          f"local attention, "
           f"{model.num_parameters('predictor') / 1e6:.2f} M parameters")
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
            "model": "small preset, obs (3,64,64), frameskip 5, env action dim 2, random weights"
            + (" (predictor overridden)" if custom else ""),
            "predictor": {"width": pcfg.width, "depth": pcfg.depth, "heads": pcfg.heads, "history": cfg.history,
-                         "attention": pcfg.attention, "compile_mode": args.compile_mode if args.compile else None,
+                         "compile_mode": args.compile_mode if args.compile else None,
                          "parameters": model.num_parameters("predictor")},
            "batch_episodes": 1, "matmul_peak_gflops": peaks, "rows": rows,
            "command": ".venv/bin/python " + " ".join(["bench/plan.py", *sys.argv[1:]])}
-    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}_{pcfg.attention}" if custom else "plan"
+    name = f"plan_w{pcfg.width}_d{pcfg.depth}_h{cfg.history}" if custom else "plan"
     name += "" if (SAMPLES, ITERS) == (300, 30) else f"_s{SAMPLES}_i{ITERS}"
     name += "" if args.threads == 1 else f"_t{args.threads}"
     name += ".json"

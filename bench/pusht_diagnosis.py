@@ -31,10 +31,10 @@ import torch  # noqa: E402
 
 from forethought.data import EpisodeStore, Normalizer  # noqa: E402
 from forethought.envs import make  # noqa: E402
-from forethought.evaluation.tasks import held_out_episodes, sample_tasks, unsolved_tasks  # noqa: E402
+from forethought.evaluation.tasks import sample_tasks, unsolved_tasks  # noqa: E402
+from forethought.training.run_folder import held_out_episodes  # noqa: E402
 from forethought.models import WorldModel  # noqa: E402
-from forethought.planning import make_planner  # noqa: E402
-from forethought.planning.costs import goal_cost, rollout_objective  # noqa: E402
+from forethought.planning import LatentGoalObjective, goal_cost, make_planner  # noqa: E402
 
 GOAL_OFFSET = 25
 
@@ -133,8 +133,8 @@ def main() -> None:
 
     with torch.no_grad():
         z0, zg = encode(starts), encode(goals)
-        cost_fn = goal_cost(zg, "l2", args.reduce)
-        objective = rollout_objective(model, z0[:, None], None, cost_fn, bf16=True)
+        cost_fn = goal_cost(zg, "l2", args.reduce)  # also scores the real frames below
+        objective = LatentGoalObjective(model, "l2", args.reduce, bf16=True)(z0[:, None], None, zg)
         low = torch.as_tensor(norm.normalize_action(np.full(2 * frameskip, -1.0)), dtype=torch.float32)
         high = torch.as_tensor(norm.normalize_action(np.full(2 * frameskip, 1.0)), dtype=torch.float32)
         cem = make_planner("cem", samples=300, iterations=30, seed=0).plan(

@@ -24,13 +24,18 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
 from forethought.models import WorldModel, autoregressive_rollout
+from forethought.planning.costs import goal_cost
 from forethought.speculative.distill import encode_dataset, random_model_actions
-from forethought.speculative.draft import load_draft
-from forethought.speculative.rollout import SpeculativeStats, speculative_rollout
+from forethought.speculative.draft import DraftPredictor, load_draft
+from forethought.speculative.planning import SpeculativeObjective
+from forethought.speculative.rollout import speculative_rollout
+from forethought.speculative.rounds import SpeculativeStats
+from forethought.speculative.ssd import SSDStats, ssd_rollout
 
 
 def interleaved(fns: dict, repeats: int) -> tuple[dict[str, float], dict]:
@@ -152,32 +157,102 @@ def main() -> None:
     print(f"\nwrote {out}")
 
 
-def run_ssd_section(model, draft, zz, aa, args) -> dict | None:
-    """SSD vs plain speculative on H = 50, B = 1 (2 threads); filled in by the ssd module."""
-    try:
-        from forethought.speculative.ssd import benchmark_ssd
-    except ImportError:
-        print("\n(ssd section skipped: forethought.speculative.ssd not available)")
-        return None
-    res = benchmark_ssd(model, draft, zz, aa, horizon=50, epsilons=args.epsilons, gamma=args.gamma,
-                        repeats=args.repeats, groups=8)
-    print("\n## SSD (pre-drafting thread) vs speculative, H = 50, B = 1")
+def benchmark_ssd(model: WorldModel, draft: DraftPredictor, zz: torch.Tensor, aa: torch.Tensor, *,
+                  horizon: int = 50, epsilons: Sequence[float] = (0.03,), gamma: int = 4, repeats: int = 5,
+                  groups: int = 8, seed: int = 7) -> dict:
+    """SSD vs the same algorithm without pre-drafting vs plain speculative, ``B = 1``, ``groups`` starts.
+
+    ``zz (E, T, D)`` encoded windows and ``aa (E, T-1, A)`` their actions (``E >= groups``). Uses
+    two torch threads' worth of cores (the caller's thread plus the pre-drafter, each running
+    single-threaded ops). Returns ``{"rows": [...]}`` with times in ms per rollout.
+    """
+    h = model.history
+    gen = torch.Generator().manual_seed(seed)
+    acts = random_model_actions(model, (groups, horizon, model.action_dim), gen)
+
+    def run(fn: Callable[..., torch.Tensor]) -> float:
+        total = 0.0
+        for g in range(groups):
+            args = (model.predictor, draft, zz[g : g + 1, :h], acts[g : g + 1], aa[g : g + 1, : h - 1])
+            fn(*args)
+            ts = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn(*args)
+                ts.append(time.perf_counter() - t)
+            total += sorted(ts)[len(ts) // 2]
+        return 1e3 * total / groups
+
+    rows = []
+    with torch.inference_mode():
+        plain_ms = run(lambda t, d, z, a, pa: autoregressive_rollout(t, z, a, pa))
+        for eps in epsilons:
+            st, st0 = SSDStats(), SSDStats()
+            for g in range(groups):
+                args = (model.predictor, draft, zz[g : g + 1, :h], acts[g : g + 1], aa[g : g + 1, : h - 1])
+                ssd_rollout(*args, gamma=gamma, epsilon=eps, stats=st)
+                ssd_rollout(*args, gamma=gamma, epsilon=eps, stats=st0, pre_draft=False)
+            spec_ms = run(lambda *a: speculative_rollout(*a, gamma=gamma, epsilon=eps))
+            ssd_ms = run(lambda *a: ssd_rollout(*a, gamma=gamma, epsilon=eps))
+            nopre_ms = run(lambda *a: ssd_rollout(*a, gamma=gamma, epsilon=eps, pre_draft=False))
+            rows.append({"H": horizon, "B": 1, "epsilon": eps, "gamma": gamma, "hit_rate": st.hit_rate,
+                         "acceptance_rate": st.acceptance_rate, "rounds_per_rollout": st.rounds / st.rollouts,
+                         "plain_ms": plain_ms, "speculative_ms": spec_ms, "ssd_ms": ssd_ms,
+                         "ssd_no_predraft_ms": nopre_ms, "ssd_over_speculative": spec_ms / ssd_ms,
+                         "ssd_over_no_predraft": nopre_ms / ssd_ms, "ssd_over_plain": plain_ms / ssd_ms})
+    return {"rows": rows, "torch_threads": torch.get_num_threads(), "threads_used": 2}
+
+
+def benchmark_planner(model: WorldModel, draft: DraftPredictor, zz: torch.Tensor, aa: torch.Tensor, *,
+                      repeats: int = 3, epsilon: float = 0.03, gamma: int = 4,
+                      shapes: Sequence[tuple[int, int]] = ((1, 5), (16, 5), (300, 5), (16, 50), (1, 50))) -> dict:
+    """Objective evaluations at planner shapes ``(N candidates, H)`` for one episode: the planners'
+    latent rollout objective (``rollout_candidates`` + goal cost) vs :class:`SpeculativeObjective`.
+    Times in ms (medians)."""
+    h = model.history
+    z_hist, a_hist, goal = zz[:1, :h], aa[:1, : h - 1], zz[:1, -1]
+    cost = goal_cost(goal, "l2", "last")
+    factory = SpeculativeObjective(model, draft, epsilon=epsilon, gamma=gamma, cost="l2", reduce="last")
+    rows = []
+    with torch.inference_mode():
+        for N, H in shapes:
+            acts = random_model_actions(model, (1, N, H, model.action_dim), torch.Generator().manual_seed(N + H))
+            fast = lambda a: cost(model.rollout_candidates(z_hist, a, a_hist), a)  # noqa: E731
+            spec = factory(z_hist, a_hist, goal)
+            t: dict[str, list[float]] = {"fast": [], "spec": []}
+            c_fast, c_spec = fast(acts), spec(acts)
+            for _ in range(repeats):
+                for k, f in (("fast", fast), ("spec", spec)):
+                    t0 = time.perf_counter()
+                    f(acts)
+                    t[k].append(time.perf_counter() - t0)
+            med = {k: sorted(v)[len(v) // 2] * 1e3 for k, v in t.items()}
+            rows.append({"N": N, "H": H, "fast_ms": med["fast"], "spec_ms": med["spec"],
+                         "speedup": med["fast"] / med["spec"],
+                         "cost_rel_diff": float(((c_spec - c_fast).abs() / c_fast.abs().clamp_min(1e-8)).mean())})
+    return {"rows": rows, "epsilon": epsilon, "gamma": gamma}
+
+
+def print_section(title: str, res: dict) -> None:
+    print(f"\n## {title}")
     for r in res["rows"]:
         print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+
+
+def run_ssd_section(model: WorldModel, draft: DraftPredictor, zz: torch.Tensor, aa: torch.Tensor,
+                    args: argparse.Namespace) -> dict:
+    """SSD vs plain speculative on H = 50, B = 1 (2 threads)."""
+    res = benchmark_ssd(model, draft, zz, aa, horizon=50, epsilons=args.epsilons, gamma=args.gamma,
+                        repeats=args.repeats, groups=8)
+    print_section("SSD (pre-drafting thread) vs speculative, H = 50, B = 1", res)
     return res
 
 
-def run_planner_section(model, draft, zz, aa, args) -> dict | None:
-    """The speculative objective for the gradient planner; filled in by the planning module."""
-    try:
-        from forethought.speculative.planning import benchmark_planner
-    except ImportError:
-        print("\n(planner section skipped: forethought.speculative.planning not available)")
-        return None
+def run_planner_section(model: WorldModel, draft: DraftPredictor, zz: torch.Tensor, aa: torch.Tensor,
+                        args: argparse.Namespace) -> dict:
+    """The speculative objective at planner shapes."""
     res = benchmark_planner(model, draft, zz, aa, repeats=args.repeats)
-    print("\n## gradient planner objective")
-    for r in res["rows"]:
-        print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+    print_section("planner objective", res)
     return res
 
 

@@ -113,7 +113,7 @@ def interleaved_step_ms(data: Path, preset: str, reps: int) -> dict:
     from forethought.data.windows import WindowDataset
     from forethought.models import WorldModel, WorldModelConfig
     from forethought.training.config import TrainConfig
-    from forethought.training.jepa import JEPAObjective
+    from forethought.training.jepa_objective import JEPATrainingObjective
 
     cfg = TrainConfig.preset(preset)
     batch_size = PLAN[preset][2] or cfg.batch_size
@@ -123,7 +123,7 @@ def interleaved_step_ms(data: Path, preset: str, reps: int) -> dict:
     torch.manual_seed(0)
     model = WorldModel(WorldModelConfig.preset(preset, obs_shape=tuple(batch["obs"].shape[2:]),
                                                action_dim=cfg.frameskip * ds.action_dim, history=cfg.history))
-    obj = JEPAObjective(model, store.stats, regularizer="sigreg", seed=0)
+    obj = JEPATrainingObjective(model, store.stats, regularizer="sigreg", seed=0)
     opt = torch.optim.AdamW(obj.parameters(), lr=1e-4)
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for rep in range(reps + 1):
@@ -147,7 +147,7 @@ def first_step_loss(data: Path, preset: str) -> dict:
     from forethought.data.windows import WindowDataset
     from forethought.models import WorldModel, WorldModelConfig
     from forethought.training.config import TrainConfig
-    from forethought.training.jepa import JEPAObjective
+    from forethought.training.jepa_objective import JEPATrainingObjective
 
     cfg = TrainConfig.preset(preset)
     store = EpisodeStore.open(data)
@@ -158,7 +158,7 @@ def first_step_loss(data: Path, preset: str) -> dict:
                                                action_dim=cfg.frameskip * ds.action_dim, history=cfg.history))
     losses = {}
     for bf16 in (False, True):
-        obj = JEPAObjective(model, store.stats, regularizer="sigreg", seed=0)  # same SIGReg directions
+        obj = JEPATrainingObjective(model, store.stats, regularizer="sigreg", seed=0)  # same SIGReg directions
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = obj(batch)
         losses["bf16" if bf16 else "fp32"] = {k: float(v) for k, v in out.items() if not k.startswith("_")}

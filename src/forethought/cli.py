@@ -230,7 +230,7 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
-    ("eval", "forethought.evaluation.arguments", "add_eval_arguments", "forethought.evaluation.runner", "run_eval",
+    ("eval", "forethought.evaluation.arguments", "add_eval_arguments", "forethought.evaluation.runner", "run_eval_from_args",
      "measure planning success of a trained model under the honest protocol",
      "Plan toward goal images with model-predictive control and measure success under a fixed\n"
      "protocol: start and goal from held-out episodes (goal GOAL_OFFSET steps ahead), a fixed\n"

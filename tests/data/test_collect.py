@@ -44,6 +44,10 @@ def test_collect_writes_a_complete_dataset(tmp_path):
     lengths = store.episode_lengths
     np.testing.assert_array_equal(lengths, [min(10, 3 + (7 + i) % 11) for i in range(12)])  # varied
     assert s["env_steps"] == lengths.sum() == store.num_steps
+    # the env's own dataset metrics (TinyEnv.dataset_metrics) see exactly the within-episode transitions
+    assert s["tiny_transitions"] == s["env_steps"]
+    block = [store.episode(i).state[:, 2:] for i in range(len(store))]
+    assert s["tiny_block_moves"] == sum(int(np.any(b[t + 1] != b[t])) for b in block for t in range(len(b) - 1))
     np.testing.assert_array_equal(store.episode_seeds, 7 + np.arange(12))
     ep = store.episode(3)
     assert ep.obs.shape == (lengths[3] + 1, 8, 8, 3) and ep.state.shape == (lengths[3] + 1, 4)
@@ -161,13 +165,19 @@ def test_tworoom_smooth_and_policy_mismatch(tmp_path):
     assert ep.obs.shape == (21, 64, 64, 3) and ep.obs.dtype == np.uint8 and ep.state.shape == (21, 2)
     assert store.meta["policy"] == {"name": "smooth", "kwargs": {}}
     assert store.stats.state.dim == 2
+    assert set(s) & {"block_moving_fraction", "tiny_transitions"} == set()  # TwoRoom defines no dataset metrics
     with pytest.raises(DatasetError, match="policy differs"):
         collect("forethought/TwoRoom-v0", tmp_path / "ds", episodes=6, steps=20, policy="random",
                 resume=True, progress=False)
 
 
 def test_pusht_summary_reports_block_moving_fraction(tmp_path):
+    pytest.importorskip("gym_pusht")
     s = collect("forethought/PushT-v0", tmp_path / "ds", episodes=3, steps=30, policy="pusht", progress=False)
     store = EpisodeStore.open(tmp_path / "ds")
-    assert s["block_moving_fraction"] == moving_fraction(store, slice(2, 4))
-    assert 0.0 <= s["block_moving_fraction"] <= 1.0
+    # computed here episode by episode: the block (state[2:4]) moved between consecutive frames
+    moves = [float(np.hypot(*(ep.state[t + 1, 2:4] - ep.state[t, 2:4]))) > 1e-6
+             for ep in (store.episode(i) for i in range(len(store))) for t in range(len(ep.state) - 1)]
+    assert len(moves) == s["env_steps"] == 90
+    assert s["block_moving_fraction"] == pytest.approx(sum(moves) / len(moves), abs=1e-12)
+    assert 0 < sum(moves) < len(moves)  # the pusht policy pushes the block sometimes, not always

@@ -61,6 +61,12 @@ class TinyEnv(gymnasium.Env):
         self.t += 1
         return self._obs(), float(-np.abs(self.state[:2]).sum()), self.t >= self.length, False, self._info()
 
+    @staticmethod
+    def dataset_metrics(states: np.ndarray, same_episode: np.ndarray) -> dict[str, float]:
+        """Env-specific dataset metrics (reported by `collect`): transitions and block moves."""
+        moved = np.any(np.diff(states[:, 2:], axis=0) != 0, axis=-1)
+        return {"tiny_transitions": float(same_episode.sum()), "tiny_block_moves": float(moved[same_episode].sum())}
+
 
 if "forethought-test/Tiny-v0" not in gymnasium.registry:  # imported by tests and by gymnasium.make
     gymnasium.register("forethought-test/Tiny-v0", entry_point=TinyEnv)

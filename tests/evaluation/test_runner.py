@@ -1,4 +1,4 @@
-"""`run_eval` end to end: a tiny trained model, the MPC agent with CEM, the report folder."""
+"""`forethought eval` end to end: a tiny trained model, the MPC agent with CEM, the report folder; EvalConfig."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from forethought.evaluation.arguments import add_eval_arguments
-from forethought.evaluation.runner import RunPaths, run_eval
+from forethought.evaluation.runner import run_eval, run_eval_from_args
+from forethought.training.run_folder import RunPaths
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
@@ -44,7 +45,7 @@ COMMON = ("--planner", "cem", "--episodes", "4", "--budget", "6", "--samples", "
 def test_eval_writes_a_reproducible_report(run_dir, tmp_path, capsys):
     reports = []
     for name in ("a", "b"):
-        assert run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / name), *COMMON,
+        assert run_eval_from_args(_args("--model", str(run_dir), "--out", str(tmp_path / name), *COMMON,
                               "--sweep", "--sweep-pairs", "4x1,8x2")) == 0
         reports.append(json.loads((tmp_path / name / "report.json").read_text()))
     a, b = reports
@@ -57,7 +58,8 @@ def test_eval_writes_a_reproducible_report(run_dir, tmp_path, capsys):
     run = json.loads((run_dir / "run.json").read_text())
     assert {t["episode"] for t in a["meta"]["tasks"]} <= set(run["val_episodes"])  # held out from training
     assert [r["budget"] for r in a["sweep"]] == [4, 16]
-    a["meta"].pop("command"), b["meta"].pop("command")
+    for r in (a, b):  # the command line and the config differ only in --out
+        r["meta"].pop("command"), r["meta"]["config"].pop("out")
     assert _without_times(a) == _without_times(b)  # same seed: same numbers, only timings differ
     assert "| mpc-cem |" in capsys.readouterr().out
 
@@ -68,8 +70,8 @@ def test_model_folder_without_run_json_falls_back_and_says_so(run_dir, tworoom_s
     paths = RunPaths.resolve(model)
     assert paths.run is None and paths.data is None
     with pytest.raises(ValueError, match="--data"):
-        run_eval(_args("--model", str(model), "--out", str(tmp_path / "r"), *COMMON))
-    assert run_eval(_args("--model", str(model), "--data", str(tworoom_store.path), "--out", str(tmp_path / "r"),
+        run_eval_from_args(_args("--model", str(model), "--out", str(tmp_path / "r"), *COMMON))
+    assert run_eval_from_args(_args("--model", str(model), "--data", str(tworoom_store.path), "--out", str(tmp_path / "r"),
                           *COMMON, "--no-baseline", "--gif-episodes", "0")) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert "NOT guaranteed" in report["meta"]["tasks_note"]
@@ -78,29 +80,29 @@ def test_model_folder_without_run_json_falls_back_and_says_so(run_dir, tworoom_s
 
 
 def test_env_sampled_goals_and_bad_paths(run_dir, tmp_path):
-    assert run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / "e"), *COMMON, "--goal-source", "env")) == 0
+    assert run_eval_from_args(_args("--model", str(run_dir), "--out", str(tmp_path / "e"), *COMMON, "--goal-source", "env")) == 0
     report = json.loads((tmp_path / "e" / "report.json").read_text())
     assert report["meta"]["goal_offset"] is None and all(t["episode"] == -1 for t in report["meta"]["tasks"])
     with pytest.raises(FileNotFoundError, match="run folder"):
-        run_eval(_args("--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")))
+        run_eval_from_args(_args("--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")))
 
 
 def test_noise_beta_and_terminal_weight_reach_the_report(run_dir, tmp_path):
     argv = ("--model", str(run_dir), "--out", str(tmp_path / "c"), *COMMON, "--no-baseline", "--gif-episodes", "0",
             "--noise-beta", "2", "--terminal-weight", "1.5")
-    assert run_eval(_args(*argv)) == 0
+    assert run_eval_from_args(_args(*argv)) == 0
     planner = json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["planner"]
     assert planner["noise_beta"] == 2.0 and planner["terminal_weight"] == 1.5
     assert planner["frameskip"] >= 1  # filled in from model.action_dim // env action dim
     with pytest.raises(ValueError, match="sampling planners"):
-        run_eval(_args("--model", str(run_dir), "--out", str(tmp_path / "d"), *COMMON[2:], "--planner", "gradient",
+        run_eval_from_args(_args("--model", str(run_dir), "--out", str(tmp_path / "d"), *COMMON[2:], "--planner", "gradient",
                        "--noise-beta", "2"))
 
 
 def test_skip_solved_keeps_unsolved_tasks_and_reports_the_counts(run_dir, tmp_path):
     argv = ("--model", str(run_dir), "--out", str(tmp_path / "s"), *COMMON, "--no-baseline", "--gif-episodes", "0",
             "--skip-solved")
-    assert run_eval(_args(*argv)) == 0
+    assert run_eval_from_args(_args(*argv)) == 0
     meta = json.loads((tmp_path / "s" / "report.json").read_text())["meta"]
     counts = meta["task_filter"]
     assert counts["kept"] == 4 and counts["drawn"] == counts["kept"] + counts["dropped"]
@@ -121,8 +123,8 @@ def test_draft_rolls_the_candidates_out_speculatively(run_dir, tmp_path):
                                        target_fingerprint=target_fingerprint(model)))
     save_draft(draft, tmp_path / "draft")
     base = ("--model", str(run_dir), *COMMON, "--no-baseline", "--gif-episodes", "0")
-    assert run_eval(_args(*base, "--out", str(tmp_path / "plain"))) == 0
-    assert run_eval(_args(*base, "--out", str(tmp_path / "spec"), "--draft", str(tmp_path / "draft"),
+    assert run_eval_from_args(_args(*base, "--out", str(tmp_path / "plain"))) == 0
+    assert run_eval_from_args(_args(*base, "--out", str(tmp_path / "spec"), "--draft", str(tmp_path / "draft"),
                           "--epsilon", "0")) == 0
     plain, spec = (json.loads((tmp_path / k / "report.json").read_text()) for k in ("plain", "spec"))
     assert spec["meta"]["planner"]["speculative"]["epsilon"] == 0.0
@@ -130,8 +132,28 @@ def test_draft_rolls_the_candidates_out_speculatively(run_dir, tmp_path):
              (("plain", plain), ("spec", spec))}
     np.testing.assert_allclose(final["spec"], final["plain"], rtol=1e-4)  # the same plans, episode by episode
     with pytest.raises(ValueError, match="forward-only"):
-        run_eval(_args(*base, "--out", str(tmp_path / "g"), "--planner", "gradient", "--draft", str(tmp_path / "draft")))
+        run_eval_from_args(_args(*base, "--out", str(tmp_path / "g"), "--planner", "gradient", "--draft", str(tmp_path / "draft")))
     other = DraftPredictor(DraftConfig(model.latent_dim, model.action_dim, model.history, target_fingerprint="0" * 64))
     save_draft(other, tmp_path / "other")
     with pytest.raises(Exception, match="(?i)distilled|fingerprint|target"):
-        run_eval(_args(*base, "--out", str(tmp_path / "o"), "--draft", str(tmp_path / "other")))
+        run_eval_from_args(_args(*base, "--out", str(tmp_path / "o"), "--draft", str(tmp_path / "other")))
+
+
+def test_cli_options_are_the_config_fields_with_their_defaults(run_dir, tmp_path):
+    from forethought.evaluation.arguments import eval_config_from_args
+    from forethought.evaluation.config import EvalConfig, MPCConfig
+
+    parsed = eval_config_from_args(_args("--model", "m", "--out", "o"))
+    assert parsed == EvalConfig(model="m", out="o")  # every default lives once: in the dataclasses
+    cfg = eval_config_from_args(_args("--model", "m", "--out", "o", "--seed", "7", "--bf16", "--no-baseline",
+                                      "--env-kwargs", '{"image_size": 32}'))
+    assert cfg.mpc == MPCConfig(bf16=True, seed=7) and cfg.baseline is False and cfg.env_kwargs == {"image_size": 32}
+    for bad, match in ((("--episodes", "0"), "--episodes must be >= 1"), (("--env-kwargs", "[1]"), "JSON object"),
+                       (("--receding", "9"), "receding"), (("--draft", "d", "--bf16"), "float32")):
+        with pytest.raises(ValueError, match=match):
+            eval_config_from_args(_args("--model", "m", "--out", "o", *bad))
+    # The library entry point takes the same typed config and returns the results.
+    results = run_eval(EvalConfig(model=str(run_dir), out=str(tmp_path / "py"), episodes=2, budget=4, batch=2,
+                                  gif_episodes=0, baseline=False, progress=False,
+                                  mpc=MPCConfig(samples=4, iterations=1, horizon=2)))
+    assert [r.name for r in results] == ["mpc-cem"] and len(results[0].episodes) == 2

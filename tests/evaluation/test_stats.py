@@ -11,6 +11,9 @@ from forethought.evaluation.stats import time_summary, wilson_interval
         (10, 10, 0.722467, 1.0),
         (1, 50, 0.003539, 0.104954),
         (45, 50, 0.786398, 0.956524),
+        (0, 50, 0.0, 0.071348),  # the demo's 50 tasks: 100% reads [92.9%, 100%]
+        (50, 50, 0.928652, 1.0),
+        (46, 50, 0.811618, 0.968450),
     ],
 )
 def test_wilson_matches_reference(k, n, low, high):

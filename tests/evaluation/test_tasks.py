@@ -1,10 +1,8 @@
-import json
-
 import numpy as np
 import pytest
 
 from forethought.envs import make
-from forethought.evaluation.tasks import held_out_episodes, sample_env_tasks, sample_tasks
+from forethought.evaluation.tasks import sample_env_tasks, sample_tasks
 
 from .conftest import ENV_ID
 
@@ -42,14 +40,6 @@ def test_tasks_refuse_impossible_offsets(tworoom_store):
     with pytest.raises(ValueError, match="no held-out"):
         sample_tasks(tworoom_store, [], 5)
     assert sample_tasks(tworoom_store, HELD_OUT, 2, goal_offset=40)[0].start_row == 0  # the edge case fits
-
-
-def test_held_out_episodes_from_run_json(tmp_path):
-    (tmp_path / "run.json").write_text(json.dumps({"train_episodes": [0, 1, 3], "val_episodes": [2, 4]}))
-    ids, note = held_out_episodes(tmp_path, 5)
-    assert ids == [2, 4] and "held-out" in note
-    ids, note = held_out_episodes(tmp_path / "nothing", 20)
-    assert ids == [18, 19] and "NOT guaranteed" in note
 
 
 def test_env_sampled_tasks_are_deterministic():

@@ -12,19 +12,17 @@ from forethought.models import (
     WorldModelConfig,
     autoregressive_rollout,
 )
-from forethought.models.local_attention import band_bias, layer_windows
+from forethought.models.transformer import band_bias, layer_windows
 
 D, A, H = 8, 3, 3
 
 
-KINDS = ["transformer", "local", "mlp"]  # "local": the transformer with local attention
+KINDS = ["transformer", "mlp"]
 
 
 def _predictor(kind: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    attention = "local" if kind == "local" else "window"
-    cfg = PredictorConfig(kind="mlp" if kind == "mlp" else "transformer", width=32, depth=2, heads=4, residual=True,
-                          attention=attention)
+    cfg = PredictorConfig(kind=kind, width=32, depth=2, heads=4, residual=True)
     cls = MLPPredictor if kind == "mlp" else TransformerPredictor
     p = cls(D, A, H, cfg)
     # Fresh adaLN-zero / zero heads would make every output independent of the actions; randomise
@@ -68,7 +66,7 @@ def test_history_window_is_h(kind: str) -> None:
     assert (out[:, 1 + H - 1] - base[:, 1 + H - 1]).abs().max() > 1e-4
 
 
-@pytest.mark.parametrize("kind", ["transformer", "local"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_sliding_windows_match_separate_calls(kind: str) -> None:
     p = _predictor(kind)
     z, a = torch.randn(2, 6, D), torch.randn(2, 6, A)
@@ -97,9 +95,8 @@ def test_rollout_equals_feeding_predictions_back(kind: str) -> None:
     torch.testing.assert_close(one, out[1:2], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("attention", ["window", "local"])
-def test_fresh_residual_predictor_is_copy_last(attention: str) -> None:
-    p = TransformerPredictor(D, A, H, PredictorConfig(width=32, heads=4, attention=attention))
+def test_fresh_residual_predictor_is_copy_last() -> None:
+    p = TransformerPredictor(D, A, H, PredictorConfig(width=32, heads=4))
     z = torch.randn(2, 3, D)
     assert torch.equal(p.predict_sequence(z, torch.randn(2, 3, A)), z)
 
@@ -119,11 +116,12 @@ def test_band_bias_hides_keys_outside_the_window() -> None:
     torch.testing.assert_close(band_bias(rel, 2, queries=2, keys=3), expected)
 
 
-def test_configs_saved_before_local_attention_load_as_window() -> None:
+def test_window_attention_models_are_refused_with_how_to_retrain() -> None:
     cfg = WorldModelConfig.preset("small", (3, 64, 64), 10).to_dict()
-    del cfg["predictor"]["attention"]
-    assert WorldModelConfig.from_dict(cfg).predictor.attention == "window"
-    with pytest.raises(ValueError, match="available: window, local"):
+    for old in ({**cfg["predictor"], "attention": "window"}, {k: v for k, v in cfg["predictor"].items() if k != "attention"}):
+        with pytest.raises(ValueError, match="window attention was removed.*retrain"):
+            WorldModelConfig.from_dict({**cfg, "predictor": old})
+    with pytest.raises(ValueError, match="available: local"):
         PredictorConfig(attention="global")
 
 
@@ -132,3 +130,40 @@ def test_predictor_config_errors() -> None:
         PredictorConfig(kind="rnn")
     with pytest.raises(ValueError, match="divisible by heads"):
         PredictorConfig(width=30, heads=4)
+
+
+def _reference_transformer(p: TransformerPredictor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The predictor written naively from the paper (DiT adaLN-Zero blocks, local attention), with
+    the module's own parameters: an independent check of forethought.models.transformer's fused math."""
+    import torch.nn.functional as F
+
+    T = z.shape[1]
+    c = p.action_embed(a)  # (B, T, W)
+    x = p.inp(z)
+    for blk, rel, win in zip(p.blocks, p.rel_pos, p.windows):
+        s1, c1, g1, s2, c2, g2 = blk.modulation(F.silu(c)).chunk(6, -1)
+        hx = F.layer_norm(x, x.shape[-1:], eps=1e-6) * (1 + c1) + s1
+        B, _, W = hx.shape
+        q, k, v = blk.attn.qkv(hx).view(B, T, 3, p.heads, W // p.heads).permute(2, 0, 3, 1, 4)
+        logits = q @ k.transpose(-1, -2) / (W // p.heads) ** 0.5  # (B, heads, T, T)
+        for i in range(T):
+            for j in range(T):
+                logits[:, :, i, j] += rel[:, i - j] if 0 <= i - j < win else float("-inf")
+        y = (logits.softmax(-1) @ v).transpose(1, 2).reshape(B, T, W)
+        x = x + g1 * blk.attn.proj(y)
+        hx = F.layer_norm(x, x.shape[-1:], eps=1e-6) * (1 + c2) + s2
+        x = x + g2 * blk.mlp.fc2(F.gelu(blk.mlp.fc1(hx)))
+    shift, scale = p.final_modulation(F.silu(c)).chunk(2, -1)
+    return z + p.head(F.layer_norm(x, x.shape[-1:], eps=1e-6) * (1 + scale) + shift)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_transformer_matches_a_naive_reference(depth: int) -> None:
+    torch.manual_seed(depth)
+    p = TransformerPredictor(D, A, H, PredictorConfig(width=32, depth=depth, heads=4))
+    with torch.no_grad():
+        for param in p.parameters():
+            param.normal_(0, 0.3)
+    z, a = torch.randn(2, 6, D), torch.randn(2, 6, A)
+    with torch.no_grad():
+        torch.testing.assert_close(p.predict_sequence(z, a), _reference_transformer(p, z, a), rtol=1e-4, atol=1e-4)

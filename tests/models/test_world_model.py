@@ -28,17 +28,38 @@ def test_preset_parameter_counts() -> None:
         WorldModelConfig.preset("huge", obs_shape=PIX, action_dim=2)
 
 
-def test_verbs_shapes() -> None:
+@torch.no_grad()
+def test_verbs_agree_with_each_other() -> None:
     m = _pixel_model().eval()
     obs = torch.randint(0, 256, (2, 5, *PIX), dtype=torch.uint8)
     acts = torch.randn(2, 4, 4)
     z = m.encode(obs)
     assert z.shape == (2, 5, 32)
     assert m.predict(z[:, :3], acts[:, :3]).shape == (2, 32)
-    assert m.rollout(z[:, :3], torch.randn(2, 6, 4), past_actions=acts[:, :2]).shape == (2, 6, 32)
-    assert m.rollout(z[:, :1], torch.randn(2, 2, 4)).shape == (2, 2, 32)
+    # rollout = predict repeated on the history extended by its own predictions.
+    future = torch.randn(2, 6, 4)
+    imagined = m.rollout(z[:, :3], future, past_actions=acts[:, :2])
+    assert imagined.shape == (2, 6, 32)
+    hist, hist_a = z[:, :3], acts[:, :2]
+    for k in range(6):
+        hist_a = torch.cat([hist_a, future[:, k : k + 1]], 1)
+        nxt = m.predict(hist, hist_a)
+        torch.testing.assert_close(imagined[:, k], nxt, rtol=1e-4, atol=1e-5)
+        hist = torch.cat([hist, nxt[:, None]], 1)
+    one = m.rollout(z[:, :1], future[:, :2])  # a single frame needs no past actions
+    assert one.shape == (2, 2, 32)
+    torch.testing.assert_close(one[:, 0], m.predict(z[:, :1], future[:, :1]), rtol=1e-4, atol=1e-5)
+    # Surprise at step t is the mean squared error of predicting frame t+1 from frames <= t.
     s = m.surprise(obs, acts)
-    assert s.shape == (2, 4) and (s >= 0).all()
+    manual = torch.stack([(m.predict(z[:, : t + 1], acts[:, : t + 1]) - z[:, t + 1]).pow(2).mean(-1)
+                          for t in range(4)], 1)
+    torch.testing.assert_close(s, manual, rtol=1e-4, atol=1e-6)
+    # Causal: a different last frame changes only the last step's surprise.
+    changed = obs.clone()
+    changed[:, -1] = 255 - changed[:, -1]
+    s2 = m.surprise(changed, acts)
+    torch.testing.assert_close(s2[:, :-1], s[:, :-1])
+    assert (s2[:, -1] - s[:, -1]).abs().min() > 1e-6
 
 
 def test_input_validation_messages() -> None:
@@ -168,3 +189,11 @@ def test_trained_model_predicts_next_frame_on_linear_system() -> None:
         assert m.surprise(obs, shuffled).mean() > 5 * m.surprise(obs, a).mean()
     assert pred_err < 0.25 * copy_err, (pred_err, copy_err)
     assert pred_err < 0.25 * wrong_action_err, (pred_err, wrong_action_err)
+
+
+def test_world_model_implements_the_consumers_protocol() -> None:
+    from forethought.models import LatentWorldModel
+
+    model = WorldModel(WorldModelConfig.preset("tiny", obs_shape=(5,), action_dim=2))
+    assert isinstance(model, LatentWorldModel)
+    assert not isinstance(model.predictor, LatentWorldModel)  # the check is not vacuous

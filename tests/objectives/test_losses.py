@@ -88,4 +88,4 @@ def test_jepa_loss_all_regularizers_and_detached_decoder() -> None:
     model.zero_grad()
     model.decoder.loss(model.encode(obs), obs).backward()
     assert all(p.grad is None for p in model.encoder.parameters())
-    assert any(p.grad is not None for p in model.decoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())

@@ -1,6 +1,6 @@
 """SIGReg: null value, sensitivity to collapse/shift/scale, invariances, fresh directions, gradients.
 
-Reference (DESIGN.md): LeJEPA's statistic (17 points on [0, 3], batch-size scaled) is ~1.1 on
+Reference (docs/design.md): LeJEPA's statistic (17 points on [0, 3], batch-size scaled) is ~1.1 on
 N(0, I) and ~200 on a rank-1 batch, for D=64, N=512.
 """
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import torch.multiprocessing as mp
 
 from forethought.objectives import SIGReg, VICReg

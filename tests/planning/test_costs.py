@@ -1,4 +1,4 @@
-"""Goal costs, the rollout objective, and the fast candidate rollout it uses."""
+"""Goal costs, the default objective factory (LatentGoalObjective), and the fast candidate rollout it uses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from forethought.models import PredictorConfig, WorldModel, WorldModelConfig
-from forethought.planning import goal_cost, rollout_objective
+from forethought.planning import LatentGoalObjective, ObjectiveFactory, goal_cost
 
 D, A = 8, 4
 
@@ -59,9 +59,12 @@ def test_objective_equals_rolling_each_candidate_alone(kind: str, L: int) -> Non
     B, N, H = 2, 5, 4
     z, past = torch.randn(B, L, D), torch.randn(B, L - 1, A)
     acts, goal = torch.randn(B, N, H, A), torch.randn(B, D)
-    cost = goal_cost(goal, "l2", "sum")
+    factory = LatentGoalObjective(m, "l2", "sum")
+    assert isinstance(factory, ObjectiveFactory)
     with torch.no_grad():
-        got = rollout_objective(m, z, past if L > 1 else None, cost)(acts)  # (B, N)
+        got = factory(z, past if L > 1 else None, goal)(acts)  # (B, N)
+        torch.testing.assert_close(LatentGoalObjective(m, fast=False)(z, past if L > 1 else None, goal)(acts), got,
+                                   rtol=1e-4, atol=1e-4)
         for b in range(B):
             for n in range(N):
                 lat = m.rollout(z[b : b + 1], acts[b : b + 1, n], past[b : b + 1] if L > 1 else None)
@@ -90,17 +93,27 @@ def test_fast_rollout_equals_reference(history: int) -> None:
 def test_bf16_objective_is_close_and_float32() -> None:
     m = _model()
     z, past, acts, goal = torch.randn(2, 3, D), torch.randn(2, 2, A), torch.randn(2, 6, 3, A), torch.randn(2, D)
-    cost = goal_cost(goal, "l1")
     with torch.no_grad():
-        c32 = rollout_objective(m, z, past, cost)(acts)
-        c16 = rollout_objective(m, z, past, cost, bf16=True)(acts)
+        c32 = LatentGoalObjective(m, "l1")(z, past, goal)(acts)
+        c16 = LatentGoalObjective(m, "l1", bf16=True)(z, past, goal)(acts)
     assert c16.dtype == torch.float32
-    assert (c16 - c32).abs().max() < 0.05 * c32.abs().max()
+    assert 0 < (c16 - c32).abs().max() < 0.05 * c32.abs().max()
 
 
 def test_objective_is_differentiable_in_the_actions() -> None:
     m = _model()
-    z, acts = torch.randn(2, 1, D), torch.randn(2, 3, 2, A, requires_grad=True)
-    c = rollout_objective(m, z, None, goal_cost(torch.randn(2, D)))(acts)
-    (g,) = torch.autograd.grad(c.sum(), acts)
-    assert g.abs().sum() > 0
+    z, goal = torch.randn(2, 1, D), torch.randn(2, D)
+    acts = torch.randn(2, 3, 2, A, requires_grad=True)
+    objective = LatentGoalObjective(m)(z, None, goal)
+    (g,) = torch.autograd.grad(objective(acts).sum(), acts)
+    eps = 1e-3 * torch.randn_like(acts)  # first order: the gradient predicts the change of a small step
+    with torch.no_grad():
+        change = (objective(acts + eps) - objective(acts)).sum()
+    torch.testing.assert_close(change, (g * eps).sum(), rtol=0.05, atol=1e-5)
+
+
+def test_the_cli_planner_names_are_the_library_planners() -> None:
+    from forethought.evaluation.config import PLANNER_NAMES  # torch-free copy for `forethought eval --help`
+    from forethought.planning import PLANNERS
+
+    assert set(PLANNER_NAMES) == set(PLANNERS)

@@ -14,14 +14,15 @@ from forethought.models.config import WorldModelConfig
 D, A, HIST = 8, 4, 3
 
 
-def tiny_model(seed: int = 0, history: int = HIST, attention: str = "window") -> WorldModel:
+def tiny_model(seed: int = 0, history: int = HIST, kind: str = "transformer") -> WorldModel:
     """A tiny state-space world model whose predictor is not the copy-last identity.
 
-    A fresh predictor has a zero head (copy-last); random weights make the dynamics non-trivial.
+    ``kind``: the preset's transformer (local attention) or an MLP predictor. A fresh predictor
+    has a zero head (copy-last); random weights make the dynamics non-trivial.
     """
     torch.manual_seed(seed)
     cfg = WorldModelConfig.preset("tiny", (5,), A, latent_dim=D, history=history)
-    cfg = dataclasses.replace(cfg, predictor=dataclasses.replace(cfg.predictor, attention=attention))
+    cfg = dataclasses.replace(cfg, predictor=dataclasses.replace(cfg.predictor, kind=kind))
     model = WorldModel(cfg)
     with torch.no_grad():
         for p in model.predictor.parameters():
@@ -72,10 +73,10 @@ class SmoothDraft(nn.Module):
         return self.target.predict_sequence(z, a)[:, -1] + self.size * wobble * self.u
 
 
-@pytest.fixture(params=["window", "local"])
+@pytest.fixture(params=["transformer", "mlp"])
 def model(request: pytest.FixtureRequest) -> WorldModel:
-    """The tiny target with each kind of predictor attention (their verification passes differ)."""
-    return tiny_model(attention=request.param)
+    """The tiny target with each kind of predictor (both verify a round in one causal pass)."""
+    return tiny_model(kind=request.param)
 
 
 def inputs(B: int, L: int, H: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:

@@ -9,7 +9,8 @@ import torch
 
 from forethought.models.rollout import autoregressive_rollout
 from forethought.speculative.draft import DraftConfig, DraftPredictor
-from forethought.speculative.rollout import SpeculativeStats, speculative_rollout
+from forethought.speculative.rollout import speculative_rollout, verify_round
+from forethought.speculative.rounds import SpeculativeStats
 from tests.speculative.conftest import A, D, HIST, SmoothDraft, TargetAsDraft, inputs, tiny_model
 
 
@@ -27,16 +28,20 @@ def test_epsilon_zero_equals_plain_rollout(model, L, gamma):
     assert (ref[:, -1] - ref[:, 0]).abs().max() > 0.1  # the dynamics are not trivial
 
 
-def test_world_model_rollout_dispatch(model):
+def test_plain_and_speculative_rollouts_are_separate_calls(model):
+    """``model.rollout`` is the plain rollout; speculation is ``speculative_rollout`` on the predictor."""
     z, a, past = inputs(2, 3, 9)
     draft = DraftPredictor(DraftConfig(D, A, HIST))
     with torch.no_grad():
         plain = model.rollout(z, a, past)
-        # Without a draft: the fast rollout (KV cache for a local predictor), equal to float rounding.
+        # The fast rollout (KV cache for a local predictor), equal to the step-by-step one to float rounding.
         torch.testing.assert_close(plain, autoregressive_rollout(model.predictor, z, a, past), rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(model.rollout(z, a, past, draft=draft, epsilon=0.0), plain, rtol=1e-4, atol=1e-4)
+        spec = speculative_rollout(model.predictor, draft, z, a, past, gamma=4, epsilon=0.0)
+        torch.testing.assert_close(spec, plain, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="load_draft"):
-        model.rollout(z, a, past, draft=DraftPredictor(DraftConfig(D + 1, A, HIST)))
+        speculative_rollout(model.predictor, DraftPredictor(DraftConfig(D + 1, A, HIST)), z, a, past)
+    with pytest.raises(ValueError, match="load_draft"):
+        speculative_rollout(model.predictor, DraftPredictor(DraftConfig(D, A + 1, HIST)), z, a, past)
 
 
 @pytest.mark.parametrize("H,gamma", [(12, 3), (10, 4), (1, 5), (7, 8)])
@@ -110,19 +115,16 @@ def test_bad_arguments_raise(model):
         speculative_rollout(tiny_model(history=2).predictor, draft, z, a, past)
 
 
-def test_fused_verification_equals_predict_sequence(model):
-    from forethought.speculative.rollout import _windows, verify_round
-
+def test_verification_gives_every_draft_its_own_window(model):
+    """One causal pass over context + drafts equals the target run on each ``h``-frame window apart."""
     g = torch.Generator().manual_seed(12)
     zc, drafts = torch.randn(2, HIST, D, generator=g), torch.randn(2, 4, D, generator=g)
     ac = torch.randn(2, HIST + 4, A, generator=g)
-    seq = torch.cat([zc, drafts], dim=1)
+    seq = torch.cat([zc, drafts], dim=1)  # (2, h + gamma, D)
     with torch.no_grad():
-        fused = verify_round(model.predictor, zc, drafts, ac)  # eval, no grad: the fused path
-        ref = model.predictor.predict_sequence(_windows(seq, HIST), _windows(ac, HIST))[:, -1].view(2, 5, D)
-        full = model.predictor.predict_sequence(seq, ac)[:, HIST - 1 :]  # the sliding-window contract
-    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fused, full, rtol=1e-5, atol=1e-5)
-    with torch.enable_grad():  # with gradients enabled it is predict_sequence itself
-        plain = full if model.predictor.attention == "local" else ref  # local: one pass, no windows
-        assert torch.equal(verify_round(model.predictor, zc, drafts, ac), plain)
+        out = verify_round(model.predictor, zc, drafts, ac)  # (2, gamma + 1, D)
+        per_window = torch.stack([model.predictor.predict_sequence(seq[:, j : j + HIST], ac[:, j : j + HIST])[:, -1]
+                                  for j in range(5)], dim=1)
+    assert out.shape == (2, 5, D)
+    torch.testing.assert_close(out, per_window, rtol=1e-5, atol=1e-5)
+    assert (per_window[:, 1:] - per_window[:, :1]).abs().max() > 1e-2  # the windows really differ

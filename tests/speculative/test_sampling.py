@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from forethought.speculative.rollout import SpeculativeStats
+from forethought.speculative.rounds import SpeculativeStats
 from forethought.speculative.sampling import (
     GaussianHead,
     autoregressive_sample,

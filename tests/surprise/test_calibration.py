@@ -12,6 +12,7 @@ import torch
 
 from forethought.data.policies import make_policy
 from forethought.envs import make
+from forethought.evaluation.stats import wilson_interval
 from forethought.surprise import SurpriseCalibration, UncalibratedError, clip_scores, fit_calibration
 from forethought.surprise.perturbations import policy_clip
 
@@ -43,7 +44,11 @@ def test_threshold_hits_the_target_false_alarm_rate_on_fresh_clips(trained, cali
         sigma = math.sqrt(target * (1 - target) / fresh.size)
         assert abs(rate - target) < 4 * sigma, (kind, k, rate)
         assert abs(t.check_fpr - target) < 4 * math.sqrt(target * (1 - target) / t.check_scores)
-        assert t.check_ci95[0] <= t.check_fpr <= t.check_ci95[1]
+        # The reported interval is the Wilson interval of the check clips' alarm count.
+        alarms = round(t.check_fpr * t.check_scores)
+        assert alarms == pytest.approx(t.check_fpr * t.check_scores, abs=1e-6)
+        assert t.check_ci95 == pytest.approx(wilson_interval(alarms, t.check_scores), abs=1e-12)
+        assert t.check_ci95[1] - t.check_ci95[0] < 0.06  # 660 frames: a usefully narrow interval
     assert calibration.thresholds[("diag", 2)].threshold > calibration.thresholds[("diag", 1)].threshold  # grows with k
 
 

@@ -60,17 +60,20 @@ def test_callback_fires_at_the_planted_event_and_not_before(trained, calibration
         return "replan"
 
     monitor = SurpriseMonitor(trained.model, calibration, on_alarm=on_alarm)
+    false_alarms: dict[int, list[int]] = {}
     for seed in range(4):
         normal, perturbed = _teleport_pair(seed)
         calls.clear()
         _stream(monitor, normal, trained.normalizer)
-        quiet = list(calls)
+        false_alarms[seed] = list(calls)
         calls.clear()
         decisions = _stream(monitor, perturbed, trained.normalizer)
         assert all(f >= EVENT for f in calls), f"alarm before the event (seed {seed}): {calls}"
         assert calls and calls[0] == EVENT, f"seed {seed}: alarms at {calls}, event at frame {EVENT}"
         assert decisions[EVENT] == "replan" and set(decisions[:EVENT]) == {"continue"}
-        assert quiet == [] or min(quiet) >= 1  # normal twin: at most rare false alarms
+    # The normal twins: at a 1% per-frame target over 4 x 11 scored frames about 0.4 false alarms
+    # are expected in all; more than 2 (P < 1% for Poisson(0.44)) means the threshold is off.
+    assert sum(map(len, false_alarms.values())) <= 2, false_alarms
 
 
 def test_stop_on_alarm_raises_with_the_event(trained, calibration) -> None:

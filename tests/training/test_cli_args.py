@@ -43,13 +43,13 @@ def test_divergence_exits_3_and_keeps_the_last_good_checkpoint(tmp_path: Path,
     assert not (out / "model").exists()
 
 
-def test_attention_option_changes_only_the_predictor_attention(tmp_path: Path) -> None:
+def test_the_trained_model_stores_its_frameskip(tmp_path: Path) -> None:
     from forethought.models import WorldModel
 
     data = make_dot_store(tmp_path / "dots", episodes=4)
     out = tmp_path / "run"
     args = _parser().parse_args(["--data", str(data), "--out", str(out), "--preset", "tiny", "--steps", "2", "--warmup-steps", "1",
-                                 "--attention", "window", "--no-progress", "--no-tensorboard"])
+                                 "--frameskip", "2", "--no-progress", "--no-tensorboard"])
     assert run_from_args(args) == 0
-    predictor = WorldModel.from_pretrained(out / "model").config.predictor
-    assert predictor.attention == "window" and predictor.width == 64 and predictor.depth == 1  # the tiny preset's
+    config = WorldModel.from_pretrained(out / "model").config
+    assert config.frameskip == 2 and config.action_dim % 2 == 0  # what the agent needs, not inferred by division

@@ -18,7 +18,6 @@ states exist only in the evaluation code that drives the env.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,11 +25,9 @@ import torch
 from torch import Tensor
 
 from forethought.data.normalization import Normalizer
-from forethought.planning.costs import goal_cost, rollout_objective
-from forethought.planning.protocols import Cost, Planner, PlanResult
-
-CostSpec = str | Callable[[Tensor], Cost]
-"""``"l1"``/``"l2"`` (distance to the goal latent) or ``make_cost(goal_z (B, D)) -> Cost``."""
+from forethought.models.protocols import LatentWorldModel
+from forethought.planning.objectives import LatentGoalObjective, ObjectiveFactory
+from forethought.planning.protocols import Planner, PlanResult
 
 
 class FrameMonitor(Protocol):
@@ -51,53 +48,38 @@ class MPCAgent:
         model: a trained :class:`~forethought.models.WorldModel` (put in eval mode here).
         planner: any :class:`~forethought.planning.protocols.Planner`.
         action_space: the env's bounded ``gymnasium.spaces.Box`` of env actions ``(env_action_dim,)``.
+        objective: how candidates are imagined and scored, an
+            :class:`~forethought.planning.objectives.ObjectiveFactory`; default
+            ``LatentGoalObjective(model)`` (KV-cached float32 rollout, summed L2 distance to the goal
+            latent). ``LatentGoalObjective(model, bf16=True, compile=True)`` for speed,
+            ``forethought.speculative.SpeculativeObjective(model, draft)`` for speculative rollouts.
         horizon: planned model steps ``H``.
         receding: model steps executed per decision (``1 <= receding <= horizon``).
-        cost: ``"l2"`` (LeWM), ``"l1"`` (V-JEPA 2-AC), or a callable ``goal_z (B, D) -> Cost``.
-        reduce: ``"last"`` or ``"sum"`` over the horizon, for the named costs.
-        terminal_weight: extra weight on the last step of a ``"sum"`` cost (see
-            :func:`~forethought.planning.costs.goal_cost`); 0 = the plain sum.
         normalizer: the action statistics; default ``model.normalization`` (the training set's).
         device: where the model runs; default the model's device.
-        bf16: bfloat16 autocast for the predictor during planning.
-        fast: the shared-history candidate rollout (``False``: reference path, for benchmarks).
-        compile: ``torch.compile`` the fast rollout (see :func:`~forethought.planning.costs.rollout_objective`):
-            for long-running agents with fixed weights; each new batch size / history length, and
-            the first call after the weights change, compiles first.
         monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
             when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
-        draft: a draft predictor (:func:`forethought.speculative.load_draft`): candidates are then
-            rolled out speculatively (:func:`forethought.speculative.speculative_objective`, tolerance
-            ``epsilon``, ``gamma`` drafted steps per round). Forward-only, so sampling planners
-            only; in float32 (``bf16`` does not apply). Slower than the fast rollout at planning's
-            batch sizes: it is there to measure what speculation does to success.
 
-    The frameskip is ``model.action_dim // env_action_dim``: a model action concatenates
-    ``frameskip`` env actions, and the normalizer's statistics are per env-action dimension.
+    The frameskip (env steps per model action) is ``model.config.frameskip``; a model saved before
+    it was stored gets ``model.action_dim // env_action_dim``.
     """
 
-    def __init__(self, model: torch.nn.Module, planner: Planner, *, action_space: Any, horizon: int = 5,
-                 receding: int = 1, cost: CostSpec = "l2", reduce: str = "sum", terminal_weight: float = 0.0,
+    def __init__(self, model: LatentWorldModel, planner: Planner, *, action_space: Any,
+                 objective: ObjectiveFactory | None = None, horizon: int = 5, receding: int = 1,
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
-                 bf16: bool = False, fast: bool = True, compile: bool = False,
-                 monitor: FrameMonitor | None = None, draft: torch.nn.Module | None = None,
-                 epsilon: float = 0.0, gamma: int = 4) -> None:
+                 monitor: FrameMonitor | None = None) -> None:
         if not 1 <= receding <= horizon:
             raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device).eval()
         self.planner, self.horizon, self.receding = planner, int(horizon), int(receding)
-        self.bf16, self.fast, self.compile = bf16, fast, compile
-        self._make_cost = self._cost_factory(cost, reduce, terminal_weight)
+        self.objective = objective if objective is not None else LatentGoalObjective(self.model)
         low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
         if low.ndim != 1 or not (np.isfinite(low).all() and np.isfinite(high).all()):
             raise ValueError(f"action_space must be a bounded 1-D Box, got low={low}, high={high}")
         self.env_low, self.env_high = low, high
         self.env_action_dim = low.shape[0]
-        if model.action_dim % self.env_action_dim:
-            raise ValueError(f"model action dim {model.action_dim} is not a multiple of the env action dim "
-                             f"{self.env_action_dim}: was the model trained on this env?")
-        self.frameskip = model.action_dim // self.env_action_dim
+        self.frameskip = model_frameskip(model, self.env_action_dim)
         if normalizer is None:
             if model.normalization is None:
                 raise ValueError("the model carries no normalization statistics; pass normalizer=Normalizer(...)")
@@ -112,17 +94,7 @@ class MPCAgent:
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
         self.monitor = monitor
-        self.draft, self.epsilon, self.gamma = draft, float(epsilon), int(gamma)
         self._goal_z: Tensor | None = None
-
-    @staticmethod
-    def _cost_factory(cost: CostSpec, reduce: str, terminal_weight: float = 0.0) -> Callable[[Tensor], Cost]:
-        if callable(cost):
-            if terminal_weight:
-                raise ValueError("terminal_weight applies to the named costs ('l1', 'l2'); fold it into your cost callable")
-            return cost
-        goal_cost(torch.zeros(1, 1), cost, reduce, terminal_weight)  # validates now, not at the first act
-        return lambda goal_z: goal_cost(goal_z, cost, reduce, terminal_weight)
 
     # ------------------------------------------------------------------ observations
     def _to_batch(self, obs: Any, what: str) -> tuple[Tensor, bool]:
@@ -154,7 +126,6 @@ class MPCAgent:
         Clears the history, the queued actions, the warm start and ``decision_times``.
         """
         self._goal_z, _ = self._encode(goal_obs, "goal_obs")
-        self._cost = self._make_cost(self._goal_z)
         B = self._goal_z.shape[0]
         self._latents: list[Tensor] = []  # model frames, each (B, D); at most h
         self._actions: list[Tensor] = []  # normalized model actions between them, each (B, A)
@@ -204,14 +175,7 @@ class MPCAgent:
         B, H, A, r = self._goal_z.shape[0], self.horizon, self.model.action_dim, self.receding
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
-        if self.draft is not None:
-            from forethought.speculative.planning import speculative_objective  # lazy: optional feature
-
-            objective = speculative_objective(self.model, self.draft, z_hist, a_hist, self._cost,
-                                              epsilon=self.epsilon, gamma=self.gamma)
-        else:
-            objective = rollout_objective(self.model, z_hist, a_hist, self._cost, bf16=self.bf16, fast=self.fast,
-                                          compile=self.compile)
+        objective = self.objective(z_hist, a_hist, self._goal_z)
         if self._plan is None:  # cold start: the mean normalized action
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action
@@ -228,3 +192,17 @@ class MPCAgent:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.decision_times.append(time.perf_counter() - t0)
+
+
+def model_frameskip(model: LatentWorldModel, env_action_dim: int) -> int:
+    """Env steps per model action: stored in the model config, inferred for configs that predate it."""
+    stored = getattr(model.config, "frameskip", None)
+    if stored is not None:
+        if model.action_dim != stored * env_action_dim:
+            raise ValueError(f"the model was trained on {model.action_dim // stored}-d env actions (frameskip {stored}), "
+                             f"this env has {env_action_dim}: was the model trained on this env?")
+        return int(stored)
+    if model.action_dim % env_action_dim:
+        raise ValueError(f"model action dim {model.action_dim} is not a multiple of the env action dim "
+                         f"{env_action_dim}: was the model trained on this env?")
+    return model.action_dim // env_action_dim

@@ -171,18 +171,38 @@ def _episodes_in_order(
 
 
 # ---- the engine -----------------------------------------------------------------------------
-def moving_fraction(store: EpisodeStore, dims: slice | list[int] = slice(2, 4), atol: float = 1e-6) -> float:
+def _states_and_transitions(store: EpisodeStore, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """All stored states ``(N, S)`` and the mask ``(N-1,)`` of row pairs ``t -> t+1`` inside one episode."""
+    if not store.has_state or store.num_episodes == 0:
+        raise DatasetError(f"{store.path}: {what} needs stored states and episodes")
+    states = np.asarray(store.array("state")[: store.num_rows])
+    return states, ~store.padding_mask()[:-1]  # a padding row t is followed by the next episode
+
+
+def moving_fraction(store: EpisodeStore, dims: slice | list[int], atol: float = 1e-6) -> float:
     """Fraction of transitions (windows of 2 rows in one episode) where ``state[dims]`` moves.
 
-    For PushT the block position is ``state[2:4]``: a dataset where the block rarely moves
-    cannot teach a model to push it.
+    E.g. for an object's position: a dataset where the object rarely moves cannot teach a model
+    to move it.
     """
-    if not store.has_state or store.num_episodes == 0:
-        raise DatasetError(f"{store.path}: moving_fraction needs stored states and episodes")
-    s = np.asarray(store.array("state")[: store.num_rows])[:, dims]
-    moved = np.linalg.norm(np.diff(s, axis=0), axis=-1) > atol  # row t -> t+1
-    within = ~store.padding_mask()[:-1]  # a padding row t is followed by the next episode
+    states, within = _states_and_transitions(store, "moving_fraction")
+    moved = np.linalg.norm(np.diff(states[:, dims], axis=0), axis=-1) > atol  # row t -> t+1
     return float(moved[within].mean())
+
+
+def env_dataset_metrics(env: Any, store: EpisodeStore) -> dict[str, float]:
+    """The env's own metrics of a dataset, for the collection summary (``{}`` when it defines none).
+
+    An env may define ``dataset_metrics(states, same_episode) -> dict[str, float]`` on its
+    unwrapped class (see ``forethought.envs.protocols``): ``states`` are the stored true states
+    ``(N, S)`` in row order, ``same_episode`` the ``(N-1,)`` mask of row pairs ``t -> t+1`` that lie
+    in one episode.
+    """
+    metrics = getattr(env.unwrapped, "dataset_metrics", None)
+    if metrics is None or not store.has_state or store.num_episodes == 0:
+        return {}
+    states, within = _states_and_transitions(store, "dataset_metrics")
+    return {str(k): float(v) for k, v in metrics(states, within).items()}
 
 
 def _check_resume(store: EpisodeStore, meta: dict[str, Any]) -> None:
@@ -213,7 +233,7 @@ def collect(
 
     Returns the summary dict (episodes, env steps, rows, bytes on disk, episodes/s, ...).
     """
-    from tqdm.auto import tqdm
+    from forethought._progress import progress as progress_bar
 
     if episodes < 1 or steps < 1 or workers < 1:
         raise ValueError(
@@ -269,7 +289,8 @@ def collect(
     # Every episode is committed as soon as it is next in order, so a kill loses only the
     # episodes still running (the issue's promise). Per-commit zarr overhead makes this ~2x slower
     # than committing in groups for TwoRoom (bench/store.py), still ~20 episodes/s.
-    with tqdm(total=episodes, initial=min(start, episodes), unit="ep", desc="collect", disable=not progress) as bar:
+    with progress_bar(total=episodes, initial=min(start, episodes), unit="ep", desc="collect",
+                      disable=not progress) as bar:
         indices = range(start, episodes)
         for ep in _episodes_in_order(indices, workers, init_args, env, pol, seed, steps):
             store.append_episode(ep)
@@ -287,7 +308,6 @@ def collect(
         episodes_per_s=round(collected / elapsed, 3) if collected and elapsed > 0 else None,
         workers=workers,
     )
-    if "PushT" in env_id and store.has_state:
-        summary["block_moving_fraction"] = moving_fraction(store, slice(2, 4))
+    summary.update(env_dataset_metrics(env, store))
     store.close()
     return summary

@@ -59,7 +59,7 @@ def import_minari(source: str | os.PathLike, out: str | os.PathLike, *, progress
     a message. ``infos['state']``, when Minari recorded it per step, becomes the store's state.
     """
     minari, _, _ = _require_minari()
-    from tqdm.auto import tqdm
+    from forethought._progress import progress as progress_bar
 
     data_path = _resolve_minari_path(source)
     dataset = minari.MinariDataset(data_path)
@@ -94,7 +94,7 @@ def import_minari(source: str | os.PathLike, out: str | os.PathLike, *, progress
         action_dim=int(act_space.shape[0]),
         state_dim=state_dim,
     )
-    for ep in tqdm(episodes, total=dataset.total_episodes, desc="import", unit="ep", disable=not progress):
+    for ep in progress_bar(episodes, total=dataset.total_episodes, desc="import", unit="ep", disable=not progress):
         ep_state = (ep.infos or {}).get("state") if state_dim is not None else None
         store.append_episode(
             Episode.from_steps(
@@ -125,7 +125,8 @@ def export_minari(
     """
     _, EpisodeBuffer, MinariStorage = _require_minari()
     import gymnasium as gym
-    from tqdm.auto import tqdm
+
+    from forethought._progress import progress as progress_bar
 
     store = EpisodeStore.open(dataset)
     out = Path(out)
@@ -147,7 +148,7 @@ def export_minari(
             tmp / "data", observation_space=obs_space, action_space=act_space, env_spec=None, jpeg_encoding=False
         )
         storage.update_metadata({"dataset_id": dataset_id, "minari_version": _minari_version()})
-        for i in tqdm(range(len(store)), desc="export", unit="ep", disable=not progress):
+        for i in progress_bar(range(len(store)), desc="export", unit="ep", disable=not progress):
             ep = store.episode(i)
             n = ep.num_steps  # rows 0..n-1 hold actions; row n's action is padding
             storage.update_episodes(

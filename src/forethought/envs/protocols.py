@@ -4,6 +4,12 @@ Evaluation needs three things from a simulator that a gymnasium env does not sta
 put the simulator in a given true state, draw a goal state and show it as an image (the
 planner's goal), and decide success from true states after acting. Planners and agents never
 call `success`; only the evaluation protocol does (see docs/conventions.md, "Environments").
+
+Optional, outside the protocol: an env class may define `dataset_metrics(states, same_episode)
+-> dict[str, float]` (a static method), env-specific measures of a collected dataset that
+`forethought collect` adds to its summary. `states` are the stored true states `(N, state_dim)`
+in row order, `same_episode` the boolean `(N-1,)` mask of row pairs `t -> t+1` inside one episode
+(PushT reports `block_moving_fraction`).
 """
 
 from __future__ import annotations

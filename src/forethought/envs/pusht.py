@@ -161,6 +161,18 @@ class PushTEnv(PixelGoalEnv):
         d_ang = abs((s[4] - g[4] + np.pi) % (2 * np.pi) - np.pi)  # wrapped to [0, pi]
         return bool(d_pos < self.success_pos and d_ang < self.success_angle)
 
+    # --- datasets -------------------------------------------------------------------------------
+    @staticmethod
+    def dataset_metrics(states: np.ndarray, same_episode: np.ndarray) -> dict[str, float]:
+        """`block_moving_fraction`: the fraction of transitions in which the block moves.
+
+        A dataset where the block rarely moves cannot teach a model to push it. `states` are the
+        stored states `(N, 7)` in row order, `same_episode` the `(N-1,)` mask of row pairs `t -> t+1`
+        inside one episode (`forethought collect` reports the result in its summary).
+        """
+        moved = np.linalg.norm(np.diff(states[:, 2:4], axis=0), axis=-1) > 1e-6  # block_x, block_y
+        return {"block_moving_fraction": float(moved[same_episode].mean())}
+
     # --- rendering ------------------------------------------------------------------------------
     def _draw_background(self) -> np.ndarray:
         cv2, n = self._cv2, self.image_size

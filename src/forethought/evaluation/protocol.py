@@ -1,6 +1,6 @@
 """The planning-success protocol: run an agent for a fixed budget, then judge success once.
 
-What makes it honest (DESIGN.md, "Planning and evaluation" and the pitfalls list):
+What makes it honest (docs/design.md, "Planning and evaluation" and the pitfalls list):
 
 * The agent gets numpy observations only: a fresh uint8 copy of the goal image at `reset`
   and of the current images at each `act`. It never gets an env, a state, a reward or a flag.
@@ -235,9 +235,9 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}))
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from forethought._progress import progress as progress_bar
 
-        bar = tqdm(total=len(tasks) * budget, unit="step", desc=name)
+        bar = progress_bar(total=len(tasks) * budget, unit="step", desc=name)
     t_start = time.perf_counter()
     try:
         for lo in range(0, len(tasks), b):

@@ -2,7 +2,8 @@
 
 matplotlib and Pillow (the `[viz]` extra: Pillow comes with matplotlib and imageio) are imported
 inside the functions that need them; `write_report` skips the GIF or the plot with a note in the
-report if they are missing.
+report if they are missing. The GIF's labels use a built-in bitmap font (`bitmap_font.py`), not
+Pillow's fonts.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from forethought.evaluation.bitmap_font import draw_text
 from forethought.evaluation.protocol import EpisodeFrames, EvalResult
 
 _GREEN = np.array([40, 200, 80], dtype=np.uint8)
 _RED = np.array([220, 40, 40], dtype=np.uint8)
 _GAP = np.array([255, 255, 255], dtype=np.uint8)
+_INK = np.array([30, 30, 30], dtype=np.uint8)
+LABEL_ROWS = 10  # rows of each label strip (above and below the panels) before upscaling
 
 
 def _pct(x: float | None) -> str:
@@ -85,13 +89,21 @@ def render_markdown(report: dict[str, Any], results: Sequence[EvalResult]) -> st
     return "\n".join(parts).rstrip() + "\n"
 
 
-def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2) -> list[np.ndarray]:
-    """Frames `[obs | goal]` upscaled `scale`x (nearest); the last one framed green (success) or red."""
+def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2, labels: bool = True) -> list[np.ndarray]:
+    """Frames `[obs | goal]` upscaled `scale`x (nearest); the last one framed green (success) or red.
+
+    With `labels`, a strip of `LABEL_ROWS` rows (before upscaling) above the panels names them
+    ("current", "goal") and one below gives the step (`step t/T`) and the task, replaced on the
+    last frame by the outcome ("success" in green, "fail" in red).
+    """
     if scale < 1:
         raise ValueError(f"episode_frames: scale must be >= 1, got {scale}")
     goal = ep.goal
     gap = np.broadcast_to(_GAP, (goal.shape[0], 2, 3))
     frames = [np.concatenate([o, gap, goal], axis=1) for o in ep.obs]
+    if labels:
+        last_t = len(frames) - 1
+        frames = [_label(f, ep, t, last_t, panel=goal.shape[1]) for t, f in enumerate(frames)]
     frames = [f.repeat(scale, axis=0).repeat(scale, axis=1) for f in frames]
     last = frames[-1].copy()
     w = border * scale
@@ -99,10 +111,28 @@ def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2) -> list[n
     return frames[:-1] + [last]
 
 
+def _label(frame: np.ndarray, ep: EpisodeFrames, t: int, last_t: int, panel: int) -> np.ndarray:
+    """`frame` (H, 2 * panel + 2, 3) with a label strip above and below (see `episode_frames`)."""
+    width = frame.shape[1]
+    top = np.full((LABEL_ROWS, width, 3), _GAP, dtype=frame.dtype)
+    bottom = top.copy()
+    left, right = slice(0, panel), slice(panel + 2, width)  # the text of a panel is clipped to it
+    x, y = 4, 3  # clear of the outcome border (2 rows and columns before upscaling)
+    draw_text(top[:, left], "current", x, y, _INK)
+    draw_text(top[:, right], "goal", x, y, _INK)
+    draw_text(bottom[:, left], f"step {t}/{last_t}", x, y, _INK)
+    if t == last_t:
+        draw_text(bottom[:, right], "success" if ep.success else "fail", x, y, _GREEN if ep.success else _RED)
+    else:
+        draw_text(bottom[:, right], f"task {ep.task}", x, y, _INK)
+    return np.concatenate([top, frame, bottom], axis=0)
+
+
 def write_gif(frames_per_episode: Sequence[EpisodeFrames], path: str | Path, fps: int = 10, scale: int = 4,
-              hold_s: float = 1.0) -> Path:
+              hold_s: float = 1.0, labels: bool = True) -> Path:
     """A GIF of the episodes one after another: observation left, goal right; each episode's
-    outcome frame (green border: success, red: failure) is held for `hold_s` seconds.
+    outcome frame (green border: success, red: failure) is held for `hold_s` seconds. `labels`:
+    the panels' names, the step and the outcome in strips above and below (see `episode_frames`).
 
     Written with Pillow (a dependency of imageio and matplotlib), which merges identical
     consecutive frames (an agent standing still) into one longer frame.
@@ -117,7 +147,7 @@ def write_gif(frames_per_episode: Sequence[EpisodeFrames], path: str | Path, fps
     durations: list[int] = []
     step_ms = max(20, int(round(1000 / fps)))  # browsers treat GIF delays below 20 ms as 100 ms
     for ep in frames_per_episode:
-        ep_frames = episode_frames(ep, scale=scale)
+        ep_frames = episode_frames(ep, scale=scale, labels=labels)
         frames += ep_frames
         durations += [step_ms] * (len(ep_frames) - 1) + [int(round(1000 * hold_s))]
     path = Path(path)

@@ -1,6 +1,6 @@
 """Inference-time scaling: planning success against the planning budget (samples × iterations).
 
-A CEM decision costs `samples × iterations × horizon` predictor steps (DESIGN.md, "Where planning
+A CEM decision costs `samples × iterations × horizon` predictor steps (docs/design.md, "Where planning
 time goes"); sweeping `(samples, iterations)` on the same tasks shows how much success that compute
 buys. Each point is a full, honest evaluation (same tasks, seed, budget and judging).
 """

@@ -11,16 +11,13 @@ The alternative, `sample_env_tasks`, draws a random start (`reset`) and an env-s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 DEFAULT_GOAL_OFFSET = 25
-HELD_OUT_FALLBACK_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -132,25 +129,3 @@ def sample_env_tasks(env: Any, n: int, seed: int = 0) -> list[Task]:
         start = info["state"] if "state" in info else goal_env.get_state()
         tasks.append(Task(start_state=start, goal_state=goal_env.sample_goal_state(rng)))
     return tasks
-
-
-def held_out_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[list[int], str]:
-    """The held-out episode ids of a training run, and a sentence saying where they come from.
-
-    Read from `<run_dir>/run.json` (`val_episodes`, the split the trainer used). Without a
-    run.json, or with an empty split, the last 10% of the episodes are used (at least one), and
-    the note says so: those may have been trained on.
-    """
-    run_json = Path(run_dir) / "run.json" if run_dir is not None else None
-    if run_json is not None and run_json.is_file():
-        val = json.loads(run_json.read_text()).get("val_episodes") or []
-        val = [int(i) for i in val if 0 <= int(i) < num_episodes]
-        if val:
-            return val, f"held-out (validation) episodes of the training run ({run_json})"
-        note = f"{run_json} lists no validation episodes"
-    else:
-        note = "no run.json next to the model"
-    k = max(1, int(round(num_episodes * HELD_OUT_FALLBACK_FRACTION)))
-    ids = list(range(num_episodes - k, num_episodes))
-    return ids, (f"{note}: used the last {k} episodes ({ids[0]}..{ids[-1]}); they are NOT guaranteed "
-                 "to be held out from training")

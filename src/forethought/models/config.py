@@ -30,6 +30,9 @@ class WorldModelConfig:
     Attributes:
         obs_shape: ``(C, H, W)`` for pixels or ``(S,)`` for state vectors.
         action_dim: model action dimension ``A = frameskip * env_action_dim``.
+        frameskip: env steps per model step (one model action concatenates ``frameskip`` env
+            actions). ``None`` only in configs written before it was stored (Forethought 0.1);
+            the agent then infers it as ``action_dim // env_action_dim``.
         latent_dim: embedding dimension ``D``.
         history: ``h``, the number of past latents the predictor sees.
         encoder, predictor, decoder: component configs; ``decoder=None`` for no decoder.
@@ -37,6 +40,7 @@ class WorldModelConfig:
 
     obs_shape: tuple[int, ...]
     action_dim: int
+    frameskip: int | None = 1
     latent_dim: int = 128
     history: int = 3
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -51,6 +55,8 @@ class WorldModelConfig:
             )
         if self.action_dim < 1:
             raise ValueError(f"action_dim must be >= 1 (frameskip * env action dim), got {self.action_dim}")
+        if self.frameskip is not None and (self.frameskip < 1 or self.action_dim % self.frameskip):
+            raise ValueError(f"frameskip must be >= 1 and divide action_dim {self.action_dim}, got {self.frameskip}")
         if self.latent_dim < 1 or self.history < 1:
             raise ValueError(f"latent_dim and history must be >= 1, got {self.latent_dim}, {self.history}")
         if self.is_pixels and self.encoder.kind == "mlp":
@@ -89,6 +95,11 @@ class WorldModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
         d = dict(d)
         _check_keys(cls, d)
+        d.setdefault("frameskip", None)  # written before frameskip was stored: unknown, not 1
+        pred = d.get("predictor")
+        if isinstance(pred, dict) and pred.get("kind", "transformer") == "transformer" and "attention" not in pred:
+            pred = {**pred, "attention": "window"}  # written before the field existed: a window predictor
+            d["predictor"] = pred
         for key, sub in (("encoder", EncoderConfig), ("predictor", PredictorConfig), ("decoder", DecoderConfig)):
             if d.get(key) is not None:
                 _check_keys(sub, d[key])

@@ -3,7 +3,7 @@
 Every encoder is a backbone (observation -> feature vector) followed by a :class:`Projector` with
 BatchNorm to the latent, as in LeWM. The BatchNorm matters: a LayerNorm after mean-pooled tokens
 starts with embeddings that are nearly identical across images (std ~0.002), SIGReg's gradient is
-then ~0 and training never leaves collapse (DESIGN.md, pitfalls). With BatchNorm the fresh
+then ~0 and training never leaves collapse (docs/design.md, pitfalls). With BatchNorm the fresh
 embeddings are spread out across the batch by construction.
 
 Pixel preprocessing lives here: uint8 ``[0, 255]`` -> float ``[-1, 1]``. Float pixel input is taken

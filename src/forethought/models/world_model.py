@@ -27,7 +27,7 @@ from forethought.models.config import WorldModelConfig
 from forethought.models.decoder import Decoder
 from forethought.models.encoders import Encoder
 from forethought.models.predictors import build_predictor
-from forethought.models.rollout import autoregressive_rollout, rollout_candidates
+from forethought.models.rollout import rollout_candidates
 from forethought.models.serialization import ModelFolderError, read_model_folder, write_model_folder
 
 MODEL_TYPE = "forethought.WorldModel"
@@ -125,45 +125,22 @@ class WorldModel(nn.Module):
         h = self.history
         return self.predictor.predict_sequence(z[:, -h:], actions[:, -h:])[:, -1]
 
-    def rollout(
-        self,
-        z: Tensor,
-        actions: Tensor,
-        past_actions: Tensor | None = None,
-        *,
-        draft: nn.Module | None = None,
-        epsilon: float = 0.0,
-        gamma: int = 4,
-    ) -> Tensor:
+    def rollout(self, z: Tensor, actions: Tensor, past_actions: Tensor | None = None) -> Tensor:
         """Imagine ``H`` steps: ``z (B, L, D)``, ``actions (B, H, A)`` -> ``(B, H, D)``.
 
         ``actions[:, 0]`` takes the last history frame to the first imagined one.
         ``past_actions (B, >= L-1, A)`` are the actions between the history frames (the last
         ``min(L, h) - 1`` are used); ``None`` means zeros (the mean normalized action), which is
-        exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates. In eval mode it
-        runs the predictor's fast rollout (for a local predictor a KV cache: 1.9x faster at H = 50,
-        B = 1), equal to :func:`~forethought.models.rollout.autoregressive_rollout` to float
-        rounding.
-
-        With a ``draft`` (:func:`forethought.speculative.load_draft`), the rollout is speculative
-        (:func:`forethought.speculative.speculative_rollout`): the draft proposes ``gamma`` steps,
-        the target verifies them in one pass and keeps those within ``epsilon`` times the draft's
-        latent scale of its own prediction (``epsilon = 0``: the plain rollout up to float
-        rounding). Not differentiable. Latency-bound rollouts (small ``B``, long ``H``) gain.
+        exact only for ``h = 1``. Batched: ``B`` can be episodes times candidates. In eval mode a
+        transformer predictor keeps a KV cache (1.9x faster at H = 50, B = 1), equal to the
+        step-by-step :func:`~forethought.models.rollout.autoregressive_rollout` to float rounding.
+        Speculative rollouts: :func:`forethought.speculative.speculative_rollout`.
         """
         self._check_latents(z)
         self._check_actions(actions, z.shape[0], None)
         if past_actions is not None:
             self._check_actions(past_actions, z.shape[0], None, name="past_actions")
-        if draft is None:  # eval: the candidate rollout with one candidate (a local predictor's KV cache)
-            return rollout_candidates(self.predictor, z, actions[:, None], past_actions, fast=not self.training)[:, 0]
-        from forethought.speculative.rollout import speculative_rollout  # lazy: optional feature
-
-        dcfg = getattr(draft, "config", None)
-        if (getattr(dcfg, "latent_dim", None), getattr(dcfg, "action_dim", None)) != (self.latent_dim, self.action_dim):
-            raise ValueError("draft does not match this model's latent/action dims; load it with "
-                             "forethought.speculative.load_draft(path, target=model)")
-        return speculative_rollout(self.predictor, draft, z, actions, past_actions, gamma=gamma, epsilon=epsilon)
+        return rollout_candidates(self.predictor, z, actions[:, None], past_actions, fast=not self.training)[:, 0]
 
     def rollout_candidates(
         self, z: Tensor, actions: Tensor, past_actions: Tensor | None = None, fast: bool = True
@@ -173,7 +150,9 @@ class WorldModel(nn.Module):
         Equal (to float tolerance) to :meth:`rollout` on the history repeated ``N`` times, which is
         what ``fast=False`` does. ``fast=True`` (eval mode, transformer predictor) runs the tokens
         that only depend on the real history once per episode and computes each action's
-        conditioning once (see ``TransformerPredictor.rollout_candidates``): planning's hot path.
+        conditioning once (a transformer's KV-cached ``rollout_candidates``). Planners use
+        :class:`~forethought.models.fast_rollout.CandidateRollout`, the same rollout with the weights
+        cast once.
         """
         self._check_latents(z)
         if actions.ndim != 4 or actions.shape[0] != z.shape[0] or actions.shape[-1] != self.action_dim:

@@ -10,7 +10,7 @@ and the statistic is averaged over directions. The integrand is even in ``t``, s
 R is twice the one over ``[0, 3]``, computed with the trapezoid rule on 17 points (LeJEPA's
 ``EppsPulley``; this doubling is what makes its null value ~1.1).
 
-Three pitfalls it avoids (DESIGN.md): the projections are *not* standardized (that would hide
+Three pitfalls it avoids (docs/design.md): the projections are *not* standardized (that would hide
 scale collapse), fresh directions are drawn on every call (fixed directions can be gamed), and the
 sine (imaginary) term is kept (without it a shifted distribution can score low).
 

@@ -1,8 +1,8 @@
 """forethought.planning: costs over imagined latents and planners that minimise them.
 
->>> from forethought.planning import goal_cost, make_planner, rollout_objective
+>>> from forethought.planning import LatentGoalObjective, make_planner
 >>> planner = make_planner("cem", samples=300, iterations=30, seed=0)
->>> objective = rollout_objective(model, z_hist, a_hist, goal_cost(goal_z, "l2"))
+>>> objective = LatentGoalObjective(model, "l2", bf16=True)(z_hist, a_hist, goal_z)
 >>> result = planner.plan(objective, init=torch.zeros(B, H, A), low=low, high=high)
 >>> result.actions  # (B, H, A), normalized model actions inside [low, high]
 
@@ -10,10 +10,11 @@ A planner sees only the objective and the bounds: no model class, simulator or s
 """
 
 from forethought.planning.cem import CEM, CEMConfig
-from forethought.planning.costs import goal_cost, rollout_objective
+from forethought.planning.costs import goal_cost
 from forethought.planning.factory import PLANNERS, make_planner
 from forethought.planning.gradient import GradientConfig, GradientPlanner
 from forethought.planning.mppi import MPPI, MPPIConfig
+from forethought.planning.objectives import CostSpec, LatentGoalObjective, ObjectiveFactory
 from forethought.planning.protocols import Cost, Objective, PlanResult, Planner
 from forethought.planning.shooting import RandomShooting, ShootingConfig
 
@@ -23,15 +24,17 @@ __all__ = [
     "PLANNERS",
     "CEMConfig",
     "Cost",
+    "CostSpec",
     "GradientConfig",
     "GradientPlanner",
+    "LatentGoalObjective",
     "MPPIConfig",
     "Objective",
+    "ObjectiveFactory",
     "PlanResult",
     "Planner",
     "RandomShooting",
     "ShootingConfig",
     "goal_cost",
     "make_planner",
-    "rollout_objective",
 ]

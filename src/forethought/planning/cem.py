@@ -5,7 +5,7 @@ the bounds, keep the ``elites`` cheapest, refit ``mean``/``std`` on them (option
 the previous mean by ``momentum``), repeat. The current mean is always one of the samples, so the
 best-so-far never gets worse than the warm start. Elites are chosen and averaged per episode
 (``topk`` along the candidate axis): averaging across the batch axis would give every episode the
-same plan (a pitfall listed in DESIGN.md).
+same plan (a pitfall listed in docs/design.md).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class Best:
         self.trace.append(self.cost.clone())
 
 
-def evaluate(objective: Objective, candidates: Tensor) -> Tensor:
+def score_candidates(objective: Objective, candidates: Tensor) -> Tensor:
     """``objective(candidates (B, N, H, A))`` checked to be ``(B, N)``."""
     return check_costs(objective(candidates), candidates.shape[0], candidates.shape[1])
 
@@ -206,7 +206,7 @@ class GaussianSearch(Seeded):
         with torch.inference_mode():
             for _ in range(cfg.iterations):
                 cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high, cfg.noise_beta, cfg.frameskip)
-                costs = evaluate(objective, cand)  # (B, N)
+                costs = score_candidates(objective, cand)  # (B, N)
                 best.update(cand, costs)
                 best.end_iteration()
                 top, idx = costs.topk(cfg.elites, dim=1, largest=False)  # (B, K): per episode, never over B

@@ -1,4 +1,4 @@
-"""Costs over imagined latents, and the objective that closes over a world model.
+"""Costs over imagined latents.
 
 * :func:`goal_cost`: distance from predicted latents to the goal latent; ``"l1"`` is the mean
   absolute difference (V-JEPA 2-AC), ``"l2"`` the mean squared difference (LeWM), on the last
@@ -6,25 +6,21 @@
   step (the sum rewards arriving early; the extra term weighs where the plan ends. On TwoRoom it
   did not help: the failures there were a search problem, see ``noise_beta`` in CEM/MPPI). Any
   callable with the :data:`Cost` signature works the same way (e.g. a learned reward at test time).
-* :func:`rollout_objective`: turns a cost into an :data:`Objective` over candidate actions by
-  rolling all ``N`` candidates of all ``B`` episodes through the predictor in one batch. It
-  encodes nothing: the caller encodes the history and the goal once per decision.
+
+The objective that rolls candidates out and applies a cost: :mod:`forethought.planning.objectives`.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-import torch
 from torch import Tensor
 
-from forethought.planning.protocols import Cost, Objective
+from forethought.planning.protocols import Cost
 
 NORMS = ("l1", "l2")
 REDUCTIONS = ("last", "sum")
 
 
-def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last", terminal_weight: float = 0.0) -> Cost:
+def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "sum", terminal_weight: float = 0.0) -> Cost:
     """A cost ``(latents (B, N, H, D), actions (B, N, H, A)) -> (B, N)`` toward ``goal_z (B, D)``.
 
     ``reduce="sum"``: ``sum_t d_t + terminal_weight * d_H``; ``reduce="last"``: ``d_H`` (the
@@ -54,48 +50,3 @@ def goal_cost(goal_z: Tensor, norm: str = "l2", reduce: str = "last", terminal_w
         return total + terminal_weight * per_step[..., -1] if terminal_weight else total
 
     return cost
-
-
-def rollout_objective(
-    model: torch.nn.Module,
-    z_hist: Tensor,
-    a_hist: Tensor | None,
-    cost: Cost,
-    *,
-    bf16: bool = False,
-    fast: bool = True,
-    compile: bool = False,
-) -> Objective:
-    """Objective ``actions (B, N, H, A) -> (B, N)``: ``cost(model.rollout_candidates(...), actions)``.
-
-    Args:
-        model: a :class:`~forethought.models.WorldModel` in eval mode.
-        z_hist: ``(B, L, D)`` latents of the last ``L <= h`` model-step frames (encoded once).
-        a_hist: ``(B, L-1, A)`` normalized model actions between those frames, or ``None`` when
-            ``L = 1``.
-        cost: see :data:`~forethought.planning.protocols.Cost`.
-        bf16: run the predictor under bfloat16 autocast (latents are cast back to float32 before
-            the cost, so costs keep their resolution).
-        fast: the shared-history rollout (``WorldModel.rollout_candidates(fast=True)``); ``False``
-            is the reference path that repeats the history per candidate.
-        compile: ``torch.compile`` the fast rollout (``TransformerPredictor.compile_rollout``;
-            a no-op for predictors without one): faster per call, but every new
-            ``(B, N, H, L)`` shape, and every change of the weights, compiles first (tens of
-            seconds on a CPU core).
-    """
-    if z_hist.ndim != 3:
-        raise ValueError(f"z_hist must be (B, L, D), got shape {tuple(z_hist.shape)}")
-    if a_hist is not None and a_hist.shape[1] == 0:
-        a_hist = None
-    device_type = z_hist.device.type
-    predictor = getattr(model, "predictor", None)
-    if compile and fast and hasattr(predictor, "compile_rollout") and "_compiled_rollout" not in vars(predictor):
-        predictor.compile_rollout()  # once per predictor: later objectives reuse the compiled graphs
-
-    def objective(actions: Tensor) -> Tensor:
-        ctx = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with ctx:
-            latents = model.rollout_candidates(z_hist, actions, a_hist, fast=fast)  # (B, N, H, D)
-        return cost(latents.float(), actions)
-
-    return objective

@@ -1,4 +1,4 @@
-"""What a planner sees, and what it returns (DESIGN.md "Core interfaces").
+"""What a planner sees, and what it returns (docs/design.md "Core interfaces").
 
 A planner minimises an :data:`Objective` over action sequences inside a box. It never sees a
 model class, a simulator, a true state or a success flag: the objective closes over the world

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, evaluate
+from forethought.planning.common import Best, Seeded, check_problem, score_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -52,6 +52,6 @@ class RandomShooting(Seeded):
             for _ in range(cfg.iterations):
                 u = torch.rand((B, cfg.samples - 1, H, A), generator=gen, device=init.device, dtype=init.dtype)
                 cand = torch.cat([best.actions[:, None], low + (high - low) * u], dim=1)
-                best.update(cand, evaluate(objective, cand))
+                best.update(cand, score_candidates(objective, cand))
                 best.end_iteration()
         return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)

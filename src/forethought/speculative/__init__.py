@@ -1,15 +1,20 @@
 """forethought.speculative: draft-and-verify world-model rollouts (issue #6).
 
->>> from forethought.speculative import load_draft, speculative_rollout      # doctest: +SKIP
+>>> from forethought.speculative import SpeculativeObjective, load_draft, speculative_rollout  # doctest: +SKIP
 >>> draft = load_draft("runs/tworoom/draft", target=model)                   # refuses a foreign draft
->>> model.rollout(z, actions, past, draft=draft, epsilon=0.01)               # (B, H, D)
+>>> speculative_rollout(model.predictor, draft, z, actions, past, gamma=4, epsilon=0.01)  # (B, H, D)
+>>> MPCAgent(model, planner, action_space=space, objective=SpeculativeObjective(model, draft))
 
 * :mod:`~forethought.speculative.draft`: the draft MLP, its folder, the target fingerprint.
 * :mod:`~forethought.speculative.distill`: distillation from the target (``forethought distill``).
+* :mod:`~forethought.speculative.rounds`: the round loop the three rollouts below share.
 * :mod:`~forethought.speculative.rollout`: deterministic speculative rollout with tolerance epsilon.
 * :mod:`~forethought.speculative.sampling`: Gaussian heads and exact speculative sampling.
 * :mod:`~forethought.speculative.ssd`: speculative speculative decoding (pre-drafting in a thread).
-* :mod:`~forethought.speculative.planning`: a speculative rollout objective for the planners.
+* :mod:`~forethought.speculative.planning`: :class:`SpeculativeObjective`, a forward-only objective
+  factory for the sampling planners.
+
+Benchmarks live in ``bench/speculative.py``.
 """
 
 from forethought._lazy import lazy_exports
@@ -27,7 +32,7 @@ _EXPORTS = {
     "DistillConfig": "forethought.speculative.distill",
     "distill": "forethought.speculative.distill",
     "distill_to_folder": "forethought.speculative.distill",
-    "SpeculativeStats": "forethought.speculative.rollout",
+    "SpeculativeStats": "forethought.speculative.rounds",
     "speculative_rollout": "forethought.speculative.rollout",
     "GaussianHead": "forethought.speculative.sampling",
     "autoregressive_sample": "forethought.speculative.sampling",
@@ -35,7 +40,7 @@ _EXPORTS = {
     "speculative_sample": "forethought.speculative.sampling",
     "SSDStats": "forethought.speculative.ssd",
     "ssd_rollout": "forethought.speculative.ssd",
-    "speculative_objective": "forethought.speculative.planning",
+    "SpeculativeObjective": "forethought.speculative.planning",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

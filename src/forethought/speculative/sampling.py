@@ -20,6 +20,9 @@ exactly by rejection: propose ``y ~ p``, keep it with probability ``(1 - q(y)/p(
 acceptance is ``TV(p, q)``, small exactly when the draft is good, but that branch only runs after
 a rejection, whose probability is the same ``TV(p, q)``, so the expected proposals per step stay
 at most one.
+
+The loop around the rounds (contexts, warm-up, per-row accepted prefixes) is
+:func:`~forethought.speculative.rounds.run_rounds`; this module supplies steps 1 to 3.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forethought.models.rollout import past_window
-from forethought.speculative.rollout import SpeculativeStats, check_speculative_args, init_buffers, take_contexts
+from forethought.speculative.rounds import Round, SpeculativeStats, run_rounds
 
 
 class StochasticPredictor(Protocol):
@@ -141,29 +144,14 @@ def speculative_sample(
     rejection; only :func:`sample_residual` (or another exact sampler of ``(p - q)_+``) keeps the
     output exact.
     """
-    check_speculative_args(gamma, 0.0, 1.0)
-    h = target.history
-    if draft.history != h:
-        raise ValueError(f"draft history {draft.history} != target history {h}")
-    zs = z[:, -h:]
-    B, L, D = zs.shape
-    H, A = actions.shape[1], actions.shape[2]
-    past = past_window(actions, past_actions, L - 1)
     st = stats if stats is not None else SpeculativeStats()
-    st.rollouts += 1
-    warm = min(H, h - L)
-    end = L + H
-    S, actbuf = init_buffers(zs, actions, past, end + gamma + 1)
-    if warm > 0:
-        S[:, L : L + warm] = autoregressive_sample(target, zs, actions[:, :warm], past, gen)
-        st.target_calls += warm
-    p = [L + warm] * B
-    while True:
-        active = [r for r in range(B) if p[r] < end]
-        if not active:
-            break
-        zc, ac = take_contexts(S, actbuf, active, p, h, gamma + 1)  # (b, h, D), (b, h + gamma, A)
-        b = len(active)
+
+    def warm_up(zs: Tensor, acts: Tensor, past: Tensor) -> Tensor:
+        return autoregressive_sample(target, zs, acts, past, gen)
+
+    def round_fn(rows: list[int], zc: Tensor, ac: Tensor) -> Round:
+        b, h, D = zc.shape
+        A = ac.shape[-1]
         # 1. draft samples and their densities under q
         ctx, drafts, q_mean, q_std = zc, [], [], []
         for j in range(gamma):
@@ -179,11 +167,11 @@ def speculative_sample(
         pm, ps = (t.view(b, gamma + 1, D) for t in target.distribution(wz, wa))
         # 3. accept d_j with probability min(1, p_j(d_j) / q_j(d_j)); n = leading accepted
         log_ratio = gaussian_log_prob(dr, pm[:, :gamma], ps[:, :gamma]) - gaussian_log_prob(dr, qm, qs)
-        u = torch.rand(log_ratio.shape, generator=gen, device=z.device)
+        u = torch.rand(log_ratio.shape, generator=gen, device=zc.device)
         acc = u < torch.exp(log_ratio.clamp(max=0))  # (b, gamma)
         n = acc.long().cumprod(dim=1).sum(dim=1)  # (b,)
         # The step after the accepted prefix: residual sample after a rejection, p_{gamma+1} bonus after none.
-        sel = torch.arange(b, device=z.device)
+        sel = torch.arange(b, device=zc.device)
         nj = n.clamp(max=gamma - 1)
         rejected = n < gamma
         nxt = _normal(pm[sel, n], ps[sel, n], gen)  # bonus draw (only kept for fully accepted rows)
@@ -191,18 +179,8 @@ def speculative_sample(
             r_idx = sel[rejected]
             nxt[r_idx] = residual_sampler((pm[r_idx, nj[r_idx]], ps[r_idx, nj[r_idx]]),
                                           (qm[r_idx, nj[r_idx]], qs[r_idx, nj[r_idx]]), gen)
-        ns = n.tolist()
-        for i, r in enumerate(active):
-            k = min(ns[i] + 1, end - p[r])
-            m = min(ns[i], k)
-            if m:
-                S[r, p[r] : p[r] + m] = dr[i, :m]
-            if k > m:
-                S[r, p[r] + m] = nxt[i]
-            st.drafted += min(gamma, end - p[r])
-            st.accepted += m
-            p[r] += k
-        st.rounds += 1
-        st.target_calls += 1
         st.draft_calls += gamma
-    return S[:, L:end].clone()
+        return Round(dr, n.tolist(), nxt)
+
+    return run_rounds(target, draft, z, actions, past_actions, gamma=gamma, round_fn=round_fn, stats=st,
+                      warm_up=warm_up)

@@ -19,7 +19,7 @@ on in-distribution clips: the run's held-out episodes (run.json), plus --generat
 collected with the dataset's own policy. Half the clips choose the threshold (the 1 - FPR quantile
 of per-frame scores), the other half measure the false-alarm rate it really gives.
 
-writes: MODEL/surprise.json (next to model.safetensors)"""
+writes: MODEL/surprise.safetensors (next to model.safetensors)"""
 
 EVAL_EPILOG = """examples:
   forethought surprise-eval --model runs/tworoom --out reports/surprise

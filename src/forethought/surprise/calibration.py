@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from forethought._atomic import atomic_write_bytes
-from forethought.evaluation.stats import wilson_interval
+from forethought._stats import wilson_interval
+from forethought.models.protocols import LatentWorldModel
 from forethought.surprise.clips import Clip, clip_batch
 from forethought.surprise.score import (SCORE_KINDS, embedding_scale, fit_whitener, latent_residuals,
                                         normalized_error, whitened_error)
@@ -153,7 +154,7 @@ class SurpriseCalibration:
 
 
 @torch.no_grad()
-def clip_latents(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
+def clip_latents(model: LatentWorldModel, clips: Sequence[Clip], normalizer: Any,
                  batch: int = 32) -> tuple[Tensor, Tensor]:
     """Encoded frames ``(N, T, D)`` and normalized actions ``(N, T-1, A)`` of equal-length clips,
     encoded ``batch`` clips at a time (encoding is the expensive part: do it once per clip)."""
@@ -170,16 +171,16 @@ def clip_latents(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
 
 
 @torch.no_grad()
-def _residuals(model: torch.nn.Module, latents: tuple[Tensor, Tensor], steps: int) -> Tensor:
+def _residuals(model: LatentWorldModel, latents: tuple[Tensor, Tensor], steps: int) -> Tensor:
     return latent_residuals(model, *latents, steps).float().cpu()
 
 
-def clip_residuals(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any, steps: int = 1) -> Tensor:
+def clip_residuals(model: LatentWorldModel, clips: Sequence[Clip], normalizer: Any, steps: int = 1) -> Tensor:
     """``k``-step residuals ``pred - z`` of equal-length clips: ``(len(clips), T-1, D)`` float32 (CPU)."""
     return _residuals(model, clip_latents(model, clips, normalizer), steps)
 
 
-def clip_scores(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
+def clip_scores(model: LatentWorldModel, clips: Sequence[Clip], normalizer: Any,
                 calibration: SurpriseCalibration | None = None, steps: int = 1, kind: str = "whitened") -> np.ndarray:
     """Per-frame scores ``(len(clips), T-1)`` float64; without a calibration, raw mean squared errors."""
     res = clip_residuals(model, clips, normalizer, steps)
@@ -188,7 +189,7 @@ def clip_scores(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any,
 
 
 @torch.no_grad()
-def fit_calibration(model: torch.nn.Module, clips: Sequence[Clip], normalizer: Any, *, steps: Sequence[int] = (1,),
+def fit_calibration(model: LatentWorldModel, clips: Sequence[Clip], normalizer: Any, *, steps: Sequence[int] = (1,),
                     target_fpr: float = 0.01, check_fraction: float = 0.5, seed: int = 0,
                     source: str = "") -> SurpriseCalibration:
     """Fit normalizations and a threshold per score kind and horizon in ``steps`` on ``clips``.

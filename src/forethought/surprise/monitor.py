@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from forethought.models.protocols import LatentWorldModel
 from forethought.surprise.calibration import SurpriseCalibration
 
 log = logging.getLogger("forethought.surprise")
@@ -75,7 +76,7 @@ class SurpriseMonitor:
         on_alarm: ``callback(event) -> "replan" | "continue" | None``; default :func:`log_and_replan`.
     """
 
-    def __init__(self, model: torch.nn.Module, calibration: SurpriseCalibration, *, steps: int = 1,
+    def __init__(self, model: LatentWorldModel, calibration: SurpriseCalibration, *, steps: int = 1,
                  kind: str = "whitened", on_alarm: Callable[[SurpriseEvent], str | None] | None = log_and_replan) -> None:
         if not isinstance(calibration, SurpriseCalibration):
             raise TypeError(f"calibration must be a SurpriseCalibration (SurpriseCalibration.load(model_dir)), "

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forethought.models.protocols import LatentWorldModel
 from forethought.surprise.calibration import SurpriseCalibration, clip_scores
 from forethought.surprise.clips import Clip
 from forethought.surprise.metrics import auroc, detection_delays, fpr_at_tpr
@@ -111,19 +112,20 @@ def detection_summary(normal: np.ndarray, perturbed: np.ndarray, event: int, win
 
 
 @torch.no_grad()
-def ood_evaluation(model: torch.nn.Module, calibration: SurpriseCalibration, env: Any, policy: Any,
+def ood_evaluation(model: LatentWorldModel, calibration: SurpriseCalibration, env: Any, policy: Any,
                    normalizer: Any, frameskip: int, cfg: OODConfig = OODConfig(),
                    progress: bool = True) -> dict[str, Any]:
     """Run every perturbation of ``cfg``; returns ``{"config", "results": {name: metrics}, "examples"}``.
 
     ``examples[name]`` holds the first pair's clips and scores, for pictures.
     """
-    from tqdm.auto import tqdm
+    from forethought._progress import progress as progress_bar
 
     threshold = calibration.threshold(cfg.steps, cfg.kind)
     results: dict[str, Any] = {}
     examples: dict[str, Any] = {}
-    bar = tqdm(total=cfg.pairs * len(cfg.perturbations), desc="surprise-eval", unit="pair", disable=not progress)
+    bar = progress_bar(total=cfg.pairs * len(cfg.perturbations), desc="surprise-eval", unit="pair",
+                       disable=not progress)
     for name in cfg.perturbations:
         bar.set_postfix_str(name)
         normal, perturbed, skipped = generate_pairs(env, policy, name, cfg, frameskip, bar)

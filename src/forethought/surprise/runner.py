@@ -17,8 +17,6 @@ from forethought._atomic import atomic_write_json
 from forethought.data.normalization import Normalizer
 from forethought.data.policies import make_policy
 from forethought.envs import make
-from forethought.evaluation.runner import RunPaths
-from forethought.evaluation.tasks import held_out_episodes
 from forethought.models import WorldModel
 from forethought.surprise.calibration import SurpriseCalibration, clip_scores, fit_calibration
 from forethought.surprise.clips import Clip, store_clip
@@ -26,6 +24,7 @@ from forethought.surprise.ood import OODConfig, markdown_table, ood_evaluation
 from forethought.surprise.perturbations import eval_seed, make_perturbation, paired_clips, policy_clip
 from forethought.surprise.timeline import plot_timeline
 from forethought.surprise.voe import VoEConfig, voe_evaluation
+from forethought.training.run_folder import RunPaths, held_out_episodes
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The score of frame ``t+1`` compares the model's *prediction* (from the frames before it and the
 actions taken) with the *encoding* of the frame itself, never two consecutive embeddings: a fast
-but predicted motion scores low, an action-inconsistent one high (DESIGN.md, pitfalls).
+but predicted motion scores low, an action-inconsistent one high (docs/design.md, pitfalls).
 
 * one-step (``steps=1``): predict ``z_{t+1}`` from the last ``h`` frames up to ``t`` and ``a_t``;
 * k-step (``steps=k``): imagine ``k`` steps from the frames up to ``t+1-k`` with the actions
@@ -25,6 +25,8 @@ from typing import Protocol
 
 import torch
 from torch import Tensor
+
+from forethought.models.protocols import LatentWorldModel
 
 
 def embedding_scale(latents: Tensor, floor: float = 1e-6) -> Tensor:
@@ -70,7 +72,7 @@ def normalized_error(pred: Tensor, target: Tensor, scale: Tensor | None) -> Tens
     return diff.pow(2).mean(-1)
 
 
-def k_step_predictions(model: torch.nn.Module, z: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
+def k_step_predictions(model: LatentWorldModel, z: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
     """Predictions of frames ``1..T-1`` from ``steps`` frames earlier: ``(B, T-1, D)``.
 
     ``z (B, T, D)`` encoded frames, ``actions (B, T-1, A)`` normalized model actions
@@ -99,7 +101,7 @@ class ResidualScorer(Protocol):
 
 
 @torch.no_grad()
-def prediction_residuals(model: torch.nn.Module, obs: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
+def prediction_residuals(model: LatentWorldModel, obs: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
     """``pred - z`` of every frame after the first: ``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> ``(B, T-1, D)``.
 
     Entry ``t`` is the ``steps``-step prediction of frame ``t+1`` minus its encoding. Frames,
@@ -117,12 +119,12 @@ def prediction_residuals(model: torch.nn.Module, obs: Tensor, actions: Tensor, s
     return latent_residuals(model, z, actions, steps)
 
 
-def latent_residuals(model: torch.nn.Module, z: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
+def latent_residuals(model: LatentWorldModel, z: Tensor, actions: Tensor, steps: int = 1) -> Tensor:
     """``pred - z`` from already encoded frames ``z (B, T, D)`` -> ``(B, T-1, D)`` (no input checks)."""
     return k_step_predictions(model, z, actions, steps) - z[:, 1:]
 
 
-def surprise_scores(model: torch.nn.Module, obs: Tensor, actions: Tensor, calibration: ResidualScorer | None = None,
+def surprise_scores(model: LatentWorldModel, obs: Tensor, actions: Tensor, calibration: ResidualScorer | None = None,
                     steps: int = 1, kind: str = "whitened") -> Tensor:
     """Surprise of every frame after the first: ``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> ``(B, T-1)``.
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forethought.models.protocols import LatentWorldModel
 from forethought.surprise.calibration import SurpriseCalibration, clip_scores
 from forethought.surprise.clips import Clip
 from forethought.surprise.perturbations import NotApplicable, eval_seed, policy_clip
@@ -106,7 +107,7 @@ def through_wall_pair(env: Any, seed: int, frames: int, frameskip: int) -> tuple
 
 
 @torch.no_grad()
-def voe_evaluation(model: torch.nn.Module, env: Any, policy: Any, normalizer: Any, frameskip: int,
+def voe_evaluation(model: LatentWorldModel, env: Any, policy: Any, normalizer: Any, frameskip: int,
                    calibration: SurpriseCalibration | None, cfg: VoEConfig = VoEConfig(), steps: int = 1,
                    score: str = "whitened") -> dict[str, Any]:
     """Pairwise accuracy per violation: ``{kind: {"pairs", "accuracy", "median_possible", "median_impossible"}}``.

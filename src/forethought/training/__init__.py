@@ -21,6 +21,8 @@ _EXPORTS = {
     "list_checkpoints": "forethought.training.checkpoint",
     "TrainConfig": "forethought.training.config",
     "read_metrics": "forethought.training.logging",
+    "RunPaths": "forethought.training.run_folder",
+    "held_out_episodes": "forethought.training.run_folder",
     "ResumableBatchSampler": "forethought.training.sampler",
     "warmup_cosine": "forethought.training.schedule",
     "NonFiniteLossError": "forethought.training.trainer",

@@ -5,7 +5,7 @@ A run folder `<out>/` holds::
     model/               the final WorldModel (save_pretrained; load with WorldModel.from_pretrained)
     ckpt/step_XXXXXXX/   training checkpoints (see checkpoint.py), resumable with resume=True
     metrics.jsonl        one JSON record per logged step; tb/ holds the same for TensorBoard
-    train_config.json    the TrainConfig; run.json the preset, data path and episode split
+    train_config.json    the TrainConfig; run.json the preset, data path and episode split (run_folder.py)
 
 Under `torchrun --nproc_per_node=N` the same call trains with DistributedDataParallel: every rank
 runs it, rank 0 writes the folder.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import sys
@@ -29,6 +28,7 @@ import torch
 from forethought.training.arguments import OVERRIDES
 from forethought.training.config import TrainConfig
 from forethought.training.distributed import barrier, init_distributed, shutdown
+from forethought.training.run_folder import write_run_info
 from forethought.training.trainer import NonFiniteLossError, StepCallback, Trainer
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     """
     from forethought.data.store import EpisodeStore
     from forethought.data.windows import WindowDataset, split_episodes
-    from forethought.models import WorldModel, WorldModelConfig
-    from forethought.training.jepa import JEPAObjective
+    from forethought.models import WorldModel
+    from forethought.training.jepa_objective import JEPATrainingObjective
 
     cfg = TrainConfig.preset(preset, regularizer=regularizer, steps=steps, **overrides)
     out = Path(out)
@@ -78,17 +78,18 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
         val_set = _optional_val_set(WindowDataset, store, val_ids, window_args)
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
         action_dim = cfg.frameskip * train_set.action_dim
-        model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history, model_overrides or {})
+        model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history,
+                                  {"frameskip": cfg.frameskip, **(model_overrides or {})})
         seed_everything(cfg.seed)  # model init is part of the run's determinism
         model = WorldModel(model_cfg)
-        objective = JEPAObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
-                                  total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight)
+        objective = JEPATrainingObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
+                                          total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight)
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             run_info = {"data": str(Path(data).resolve()), "preset": preset, "world_size": dist.world_size,
                         "model_config": model_cfg.to_dict(), "train_episodes": train_ids, "val_episodes": val_ids,
                         "num_parameters": model.num_parameters()}
-            (out / "run.json").write_text(json.dumps(run_info, indent=1))
+            write_run_info(out, run_info)
         trainer = Trainer(objective, train_set, cfg, out, val_set=val_set, dist=dist, progress=progress,
                           tensorboard=tensorboard, on_step=on_step, meta={"preset": preset})
         trainer.fit(resume=resume)
@@ -130,9 +131,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
                      resume=args.resume, device=args.device, progress=args.progress,
-                     tensorboard=args.tensorboard,
-                     model_overrides={"predictor": {"attention": args.attention}} if args.attention else None,
-                     **overrides)
+                     tensorboard=args.tensorboard, **overrides)
     except NonFiniteLossError as e:
         print(f"forethought train: {e}", file=sys.stderr)
         return EXIT_NON_FINITE

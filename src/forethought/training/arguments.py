@@ -49,9 +49,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="model + training preset: tiny (tests), small (laptop CPU), base (GPU); default small")
     parser.add_argument("--regularizer", choices=REGULARIZERS, default="sigreg",
                         help="collapse regularizer (default sigreg, as LeWM)")
-    parser.add_argument("--attention", choices=("window", "local"), default=None,
-                        help="predictor attention over time (default: the preset's, local): local keeps a KV "
-                             "cache in rollouts; window re-runs the last h frames per prediction")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out exactly")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")

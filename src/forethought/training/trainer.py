@@ -1,6 +1,6 @@
 """The training loop: AdamW, warm-up + cosine, clipping, bf16 autocast, checkpoints, exact resume, DDP.
 
-The trainer knows nothing about world models. It optimizes an `Objective`: an `nn.Module` whose
+The trainer knows nothing about world models. It optimizes a `TrainingObjective`: an `nn.Module` whose
 `forward(batch)` returns a dict of scalar loss terms with the total under `"loss"` (keys starting
 with `_` carry auxiliary tensors, e.g. embeddings for diagnostics, and are not logged). Optional
 hooks: `after_step(step)` (EMA target update), `diagnostics(outputs) -> dict[str, float]`
@@ -39,8 +39,8 @@ from forethought.training.sampler import ResumableBatchSampler
 from forethought.training.schedule import set_lr, warmup_cosine
 
 
-class Objective(Protocol):
-    """What the trainer optimizes (an `nn.Module`)."""
+class TrainingObjective(Protocol):
+    """What the trainer optimizes (an `nn.Module`); not a planning `Objective` (forethought.planning)."""
 
     def __call__(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Scalar loss terms, the total under `"loss"`; `_`-prefixed entries are auxiliary."""
@@ -166,7 +166,7 @@ class Trainer:
                 t_extra = time.perf_counter()
                 if cfg.eval_every and self.val_set is not None and (done % cfg.eval_every == 0
                                                                     or done == cfg.steps):
-                    metrics.update(self.evaluate())
+                    metrics.update(self.validate())
                 if logger and metrics:
                     logger.log(done, metrics)
                 if bar is not None:
@@ -222,7 +222,7 @@ class Trainer:
         return metrics
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def validate(self) -> dict[str, float]:
         """Mean loss terms over `eval_batches` fixed validation batches, as `val/<term>`."""
         if self.val_set is None:
             return {}
@@ -318,7 +318,7 @@ def _autocast(device: torch.device, bf16: bool) -> torch.autocast:
 def _progress_bar(total: int, initial: int, *, enabled: bool) -> Any:
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from forethought._progress import progress
 
-    # tqdm shows the ETA from the step rate; samples/s and the loss go in the postfix.
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc="train")
+    # The bar shows the ETA from the step rate; samples/s and the loss go in the postfix.
+    return progress(total=total, initial=initial, unit="step", dynamic_ncols=True, desc="train")

@@ -1,4 +1,4 @@
-"""`JEPAObjective`: the world-model loss as the `nn.Module` the trainer optimizes (and DDP wraps).
+"""`JEPATrainingObjective`: the world-model loss as the `nn.Module` the trainer optimizes (and DDP wraps).
 
 One step, for a batch of windows `obs (B, T, C, H, W)` uint8 and raw actions `(B, T-1, k*A)`:
 
@@ -31,7 +31,7 @@ _TERMS = {"loss/prediction": "pred_loss", "loss/regularizer": "reg", "loss/rollo
           "loss/reconstruction": "recon_loss"}
 
 
-class JEPAObjective(nn.Module):
+class JEPATrainingObjective(nn.Module):
     """`forward(batch) -> {"loss", "pred_loss", "reg", ..., "_z"}` for a `WorldModel`.
 
     Args:

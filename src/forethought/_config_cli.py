@@ -1,0 +1,62 @@
+"""Command-line options generated from a config dataclass, so every default and help text lives once.
+
+A field becomes ``--field-name``; its ``metadata`` carries the help text (``help``), the allowed
+values (``choices``), the type to parse when it is not the annotation's (``type``), for booleans
+the flag that flips the default (``flag``, e.g. ``"--no-baseline"``), and ``cli=False`` for a
+field that is not an option. ``config_from_args`` builds the dataclass back from the parsed namespace, so
+its ``__post_init__`` validates what the user typed. Imports nothing heavy: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _base_type(tp: Any) -> tuple[type, bool]:
+    """``int | None`` -> ``(int, True)``; ``float`` -> ``(float, False)``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+def config_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of ``cls`` that are options (``metadata["cli"]`` is not ``False``)."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
+    """Add one option per field of the dataclass ``cls`` (types from its annotations)."""
+    hints = typing.get_type_hints(cls)
+    for f in config_fields(cls):
+        tp, optional = _base_type(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        name = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if tp is bool:
+            flag = f.metadata.get("flag", name)
+            action = "store_false" if default else "store_true"
+            parser.add_argument(flag, dest=f.name, action=action, default=default, help=help_text)
+            continue
+        kwargs: dict[str, Any] = {"dest": f.name, "type": f.metadata.get("type", tp), "help": help_text}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and not optional:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = default
+            if default is not None and "(default" not in help_text:
+                kwargs["help"] = f"{help_text} (default {default})" if help_text else f"default {default}"
+        parser.add_argument(name, **kwargs)
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
+    """``cls`` built from the parsed options of :func:`add_config_arguments` (and ``extra`` fields)."""
+    values = {f.name: getattr(args, f.name) for f in config_fields(cls)}
+    return cls(**values, **extra)

@@ -1,0 +1,157 @@
+"""Typed configs of `forethought eval`: how the agent plans (`MPCConfig`) and what is measured (`EvalConfig`).
+
+The CLI options are generated from these fields (:mod:`forethought._config_cli`), so each default
+and help text lives here once; a library user builds the same dataclasses in Python:
+
+>>> cfg = EvalConfig(model="runs/tworoom", out="reports/tworoom", mpc=MPCConfig(samples=300, bf16=True))
+>>> run_eval(cfg)   # forethought.evaluation.runner
+
+Imports no torch (``forethought eval --help`` stays fast); ``MPCConfig.build_agent`` imports the
+agent when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from forethought.models.protocols import LatentWorldModel
+
+PLANNER_NAMES = ("cem", "mppi", "gradient", "random")
+SAMPLING_PLANNERS = ("cem", "mppi")
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    """The evaluated MPC agent: planner, its budget, the objective, and how candidates are rolled out."""
+
+    planner: str = field(default="cem", metadata={"help": "planner", "choices": PLANNER_NAMES})
+    samples: int | None = field(default=None, metadata={
+        "help": "candidates per planning iteration (default: the planner's; CEM/MPPI 300)"})
+    iterations: int | None = field(default=None, metadata={
+        "help": "planner iterations per decision (default: the planner's; CEM/MPPI 30)"})
+    horizon: int = field(default=5, metadata={"help": "planning horizon in model steps"})
+    receding: int = field(default=1, metadata={"help": "model steps executed before replanning"})
+    cost: str = field(default="l2", metadata={
+        "help": "latent distance to the goal: l2 (squared, LeWM) or l1 (V-JEPA 2-AC)", "choices": ("l2", "l1")})
+    reduce: str = field(default="sum", metadata={
+        "help": "sum the distance over the horizon (arrive early and stay; TwoRoom 82%% vs 50%% for last at CEM "
+                "100x10) or score only the last predicted step", "choices": ("sum", "last")})
+    terminal_weight: float = field(default=0.0, metadata={
+        "help": "with --reduce sum: add this multiple of the last step's distance"})
+    noise_beta: float = field(default=0.0, metadata={
+        "help": "cem/mppi: colored sampling noise over env steps, power 1/f^beta (iCEM); 0 = white, 2-3 = smooth "
+                "samples that keep a direction"})
+    bf16: bool = field(default=False, metadata={"help": "roll candidates out in bfloat16 (weights cast once)"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the candidate rollout (each new batch shape compiles first: tens of seconds)"})
+    draft: str | None = field(default=None, metadata={
+        "help": "a draft folder (forethought distill): roll the candidates out speculatively, to measure what "
+                "speculation does to success (float32; slower at planning's batch sizes)"})
+    epsilon: float = field(default=0.03, metadata={
+        "help": "with --draft: per-step tolerance relative to the draft's latent scale"})
+    gamma: int = field(default=4, metadata={"help": "with --draft: drafted steps per round"})
+    seed: int = field(default=0, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        if self.planner not in PLANNER_NAMES:
+            raise ValueError(f"Unknown planner {self.planner!r}; available: {', '.join(PLANNER_NAMES)}")
+        for name in ("samples", "iterations"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not 1 <= self.receding <= self.horizon:
+            raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
+        if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
+            raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
+        if self.draft is not None:
+            if self.planner == "gradient":
+                raise ValueError("--draft: speculative rollouts are forward-only; use --planner cem, mppi or random")
+            if self.bf16 or self.compile:
+                raise ValueError("--draft rolls candidates out speculatively in float32: drop --bf16 / --compile")
+
+    def planner_settings(self, frameskip: int, samples: int | None = None, iterations: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``make_planner``; ``samples``/``iterations`` override the configured budget."""
+        settings: dict[str, Any] = {"seed": self.seed}
+        if self.noise_beta:
+            settings.update(noise_beta=self.noise_beta, frameskip=frameskip)
+        for name, value in (("samples", samples or self.samples), ("iterations", iterations or self.iterations)):
+            if value is not None:
+                settings[name] = value
+        return settings
+
+    def build_agent(self, model: LatentWorldModel, action_space: Any, device: str, *, samples: int | None = None,
+                    iterations: int | None = None) -> Any:
+        """The :class:`~forethought.agent.MPCAgent` this config describes, for ``model`` on an env with ``action_space``."""
+        from forethought.agent.mpc import MPCAgent, model_frameskip
+        from forethought.planning import LatentGoalObjective, make_planner
+
+        if self.draft is not None:
+            from forethought.speculative import SpeculativeObjective, load_draft
+
+            draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
+            objective: Any = SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
+                                                  self.terminal_weight)
+        else:
+            objective = LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
+                                            compile=self.compile)
+        frameskip = model_frameskip(model, int(action_space.shape[0]))
+        planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
+        return MPCAgent(model, planner, action_space=action_space, objective=objective, horizon=self.horizon,
+                        receding=self.receding, device=device)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One `forethought eval` run: the model, the tasks, the protocol, and the report."""
+
+    model: str = field(metadata={"help": "run folder (with model/ and run.json) or a model folder"})
+    out: str = field(metadata={"help": "report folder to write"})
+    env: str | None = field(default=None, metadata={"help": "environment id (default: the dataset's)"})
+    env_kwargs: dict[str, Any] | None = field(default=None, metadata={
+        "help": "JSON object of env kwargs (default: the dataset's, e.g. image_size)", "type": str})
+    data: str | None = field(default=None, metadata={"help": "dataset folder (default: the one in the run's run.json)"})
+    episodes: int = field(default=50, metadata={"help": "evaluation episodes"})
+    goal_source: str = field(default="dataset", metadata={
+        "help": "dataset: goal = the held-out episode's state --goal-offset steps later; env: random start and "
+                "env-sampled goal", "choices": ("dataset", "env")})
+    goal_offset: int = field(default=25, metadata={"help": "env steps from start to goal"})
+    skip_solved: bool = field(default=False, metadata={
+        "help": "keep only tasks whose start does not already satisfy the env's success test against the goal "
+                "(PushT: the block often does not move in 25 steps of data); counts go to report.json"})
+    budget: int = field(default=50, metadata={"help": "env steps per episode"})
+    batch: int = field(default=50, metadata={"help": "episodes planned together"})
+    seed: int = field(default=0, metadata={"help": "seed of tasks, envs and planner"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)"})
+    sweep: bool = field(default=False, metadata={
+        "help": "also sweep the planning budget (samples x iterations) and plot success against it"})
+    sweep_pairs: str | None = field(default=None, metadata={
+        "help": "samples x iterations pairs for --sweep, e.g. '16x1,32x3,64x5' (default: a 5-point ladder)"})
+    gif_episodes: int = field(default=4, metadata={"help": "episodes shown in episodes.gif (0: none)"})
+    baseline: bool = field(default=True, metadata={"help": "skip the random-policy baseline", "flag": "--no-baseline"})
+    surprise: str = field(default="off", metadata={
+        "help": "watch every model frame with the model's surprise calibration (forethought surprise-calibrate) and "
+                "report the alarm rate; replan: an alarm also makes the agent plan again at once",
+        "choices": ("off", "observe", "replan")})
+    progress: bool = field(default=True, metadata={"help": "no progress bar", "flag": "--no-progress"})
+    mpc: MPCConfig = field(default_factory=MPCConfig, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "budget", "batch", "goal_offset"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.gif_episodes < 0:
+            raise ValueError(f"--gif-episodes must be >= 0, got {self.gif_episodes}")
+        if isinstance(self.env_kwargs, str):
+            try:
+                value = json.loads(self.env_kwargs)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"--env-kwargs: not JSON ({e}); write e.g. '{{\"image_size\": 64}}'") from e
+            if not isinstance(value, dict):
+                raise ValueError(f"--env-kwargs must be a JSON object like '{{\"image_size\": 64}}', got {self.env_kwargs!r}")
+            object.__setattr__(self, "env_kwargs", value)
+        if self.mpc.seed != self.seed:
+            from dataclasses import replace
+
+            object.__setattr__(self, "mpc", replace(self.mpc, seed=self.seed))

@@ -1,0 +1,107 @@
+"""Objective factories: what an agent asks for at each decision, and the default one.
+
+An agent plans by handing a planner an :data:`~forethought.planning.protocols.Objective` (a cost of
+whole action sequences). Building it is the agent's only point of contact with *how* candidates are
+imagined and scored, so that part is a plug-in: an :class:`ObjectiveFactory` takes the encoded
+latent history and the goal latent of this decision and returns the objective. The default,
+:class:`LatentGoalObjective`, rolls every candidate of every episode through the world model's
+KV-cached predictor in one batch and scores the imagined latents by their distance to the goal.
+Others (speculative rollouts, :class:`forethought.speculative.SpeculativeObjective`; a learned
+reward; a readout of states) plug in the same way, with no change to the agent or the planners.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from forethought.models.fast_rollout import CandidateRollout
+from forethought.models.protocols import LatentWorldModel
+from forethought.models.rollout import rollout_candidates
+from forethought.planning.costs import goal_cost
+from forethought.planning.protocols import Cost, Objective
+
+CostSpec = str | Callable[[Tensor], Cost]
+"""``"l1"``/``"l2"`` (distance to the goal latent) or ``make_cost(goal_z (B, D)) -> Cost``."""
+
+
+@runtime_checkable
+class ObjectiveFactory(Protocol):
+    """Builds the objective of one decision from what the agent has encoded (never from the env)."""
+
+    def __call__(self, z_hist: Tensor, a_hist: Tensor | None, goal_z: Tensor) -> Objective:
+        """``z_hist (B, L, D)``: latents of the last ``L <= h`` model frames; ``a_hist (B, L-1, A)``:
+        the normalized model actions between them (``None`` when ``L = 1``); ``goal_z (B, D)`` ->
+        ``objective(actions (B, N, H, A)) -> (B, N)``."""
+        ...
+
+
+def make_cost(goal_z: Tensor, cost: CostSpec, reduce: str, terminal_weight: float) -> Cost:
+    """The :data:`Cost` toward ``goal_z (B, D)`` that ``cost`` names (or builds, if it is a callable)."""
+    if callable(cost):
+        return cost(goal_z)
+    return goal_cost(goal_z, cost, reduce, terminal_weight)
+
+
+def check_cost_spec(cost: CostSpec, reduce: str, terminal_weight: float) -> None:
+    """Fail at construction, not at the first decision, on a bad cost setting."""
+    if callable(cost):
+        if terminal_weight:
+            raise ValueError("terminal_weight applies to the named costs ('l1', 'l2'); fold it into your cost callable")
+        return
+    goal_cost(torch.zeros(1, 1), cost, reduce, terminal_weight)
+
+
+class LatentGoalObjective:
+    """The default factory: ``cost(rollout(z_hist, a_hist, actions), actions)`` toward the goal latent.
+
+    Args:
+        model: a :class:`~forethought.models.WorldModel` (its ``predictor`` is rolled out).
+        cost: ``"l2"`` (mean squared latent distance, LeWM), ``"l1"`` (V-JEPA 2-AC), or
+            ``make_cost(goal_z (B, D)) -> Cost`` for any other objective given at run time.
+        reduce: ``"sum"`` over the horizon (arrive early and stay) or ``"last"`` step only.
+        terminal_weight: with ``"sum"``, extra weight on the last step (0: the plain sum).
+        bf16: run the rollout in bfloat16 (weights cast once; latents and costs stay float32).
+        compile: ``torch.compile`` the rollout (:class:`~forethought.models.fast_rollout.CandidateRollout`):
+            for long-running agents and benchmarks; each new shape compiles first (tens of seconds).
+        compile_mode: ``torch.compile``'s mode with ``compile``, e.g. ``"max-autotune"`` (minutes to compile).
+        fast: ``False`` runs the reference rollout that repeats the history per candidate (benchmarks).
+    """
+
+    def __init__(self, model: LatentWorldModel, cost: CostSpec = "l2", reduce: str = "sum", terminal_weight: float = 0.0, *,
+                 bf16: bool = False, compile: bool = False, compile_mode: str | None = None, fast: bool = True) -> None:
+        check_cost_spec(cost, reduce, terminal_weight)
+        if compile and not fast:
+            raise ValueError("compile=True compiles the fast rollout; it cannot be combined with fast=False")
+        self.model, self.cost, self.reduce, self.terminal_weight = model, cost, reduce, float(terminal_weight)
+        self.bf16, self.compile, self.fast = bf16, compile, fast
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        self._rollout = CandidateRollout(model.predictor, dtype, compile, compile_mode)  # persists across decisions
+
+    def __call__(self, z_hist: Tensor, a_hist: Tensor | None, goal_z: Tensor) -> Objective:
+        if z_hist.ndim != 3 or goal_z.ndim != 2 or goal_z.shape[0] != z_hist.shape[0]:
+            raise ValueError(f"need z_hist (B, L, D) and goal_z (B, D), got {tuple(z_hist.shape)}, {tuple(goal_z.shape)}")
+        cost = make_cost(goal_z, self.cost, self.reduce, self.terminal_weight)
+        if a_hist is not None and a_hist.shape[1] == 0:
+            a_hist = None
+
+        def objective(actions: Tensor) -> Tensor:
+            if self.fast:
+                latents = self._rollout(z_hist, actions, a_hist)  # (B, N, H, D) float32
+            else:
+                ctx = torch.autocast(z_hist.device.type, torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+                with ctx:
+                    latents = rollout_candidates(self.model.predictor, z_hist, actions, a_hist, fast=False)
+            return cost(latents.float(), actions)
+
+        return objective
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe settings, for reports."""
+        return {"kind": "latent_goal", "cost": self.cost if isinstance(self.cost, str) else "custom",
+                "reduce": self.reduce, "terminal_weight": self.terminal_weight, "bf16": self.bf16,
+                "compile": self.compile, "fast": self.fast}
