@@ -8,7 +8,6 @@ from forethought.evaluation.protocol import RandomAgent, evaluate
 from forethought.evaluation.bitmap_font import text_mask
 from forethought.evaluation.protocol import EpisodeFrames
 from forethought.evaluation.report import LABEL_ROWS, episode_frames, write_gif, write_report
-from forethought.evaluation.stats import wilson_interval
 from forethought.evaluation.sweep import budget_sweep, parse_pairs
 from forethought.evaluation.tasks import sample_tasks
 

@@ -43,7 +43,7 @@ def run_distill_from_args(args: argparse.Namespace) -> int:
 
     fields = ("episodes", "rollout_steps", "width", "depth", "steps", "batch_size", "lr", "seed")
     try:
-        cfg = DistillConfig(**{f: getattr(args, f) for f in fields if getattr(args, f, None) is not None})
+        cfg = DistillConfig(**{f: getattr(args, f) for f in fields if getattr(args, f) is not None})
         path = distill_to_folder(args.model, args.data, args.out, cfg, log=print)
     except (ValueError, ModelFolderError, FileNotFoundError) as e:
         print(f"forethought distill: {e}", file=sys.stderr)

@@ -48,11 +48,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, help="dataset folder (default: the one in the run's run.json)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--env", default=None, help="environment id (default: the dataset's)")
+    parser.add_argument("--env-kwargs", default=None, help="JSON object of env kwargs (default: the dataset's)")
 
 
 def _env(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default=None, help="environment id (default: the dataset's)")
-    parser.add_argument("--env-kwargs", default=None, help="JSON object of env kwargs (default: the dataset's)")
     parser.add_argument("--steps", type=int, default=1, help="surprise horizon k in model steps (default 1)")
     parser.add_argument("--score", choices=("whitened", "diag"), default="whitened",
                         help="residual normalization: whitened (Mahalanobis w.r.t. in-distribution residuals, "

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from forethought._atomic import atomic_write_json
+from forethought.agent.mpc import model_frameskip
 from forethought.data.normalization import Normalizer
 from forethought.data.policies import make_policy
 from forethought.envs import make
@@ -58,17 +59,14 @@ def load_setup(args: argparse.Namespace) -> Setup:
         raise ValueError(f"{paths.model} carries no normalization statistics; it was not saved by `forethought train`")
     store = EpisodeStore.open(paths.data) if paths.data is not None else None
     meta = store.meta if store is not None else {}
-    env_id = getattr(args, "env", None) or meta.get("env_id")
+    env_id = args.env or meta.get("env_id")
     if not env_id:
         raise ValueError("no dataset and no environment: pass --data (the model's dataset) or --env")
-    env_kwargs = json.loads(args.env_kwargs) if getattr(args, "env_kwargs", None) else dict(meta.get("env_kwargs") or {})
+    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else dict(meta.get("env_kwargs") or {})
     policy = meta.get("policy") or {"name": "smooth", "kwargs": {}}
-    env_dim = int(make(env_id, **env_kwargs).action_space.shape[0])
-    if model.action_dim % env_dim:
-        raise ValueError(f"model action dim {model.action_dim} is not a multiple of {env_id}'s action dim {env_dim}: "
-                         "was the model trained on this env?")
+    frameskip = model_frameskip(model, int(make(env_id, **env_kwargs).action_space.shape[0]))
     return Setup(paths, model, Normalizer.from_dict(model.normalization), store, env_id, env_kwargs,
-                 (policy["name"], dict(policy.get("kwargs") or {})), model.action_dim // env_dim)
+                 (policy["name"], dict(policy.get("kwargs") or {})), frameskip)
 
 
 def _generated_clips(setup: Setup, n: int, frames: int, seed: int) -> list[Clip]:
