@@ -3,7 +3,8 @@
 Observe, encode, predict, imagine, plan, act, measure surprise, remember, update.
 Subpackages are layered; lower layers never import higher ones::
 
-    envs, data -> models, objectives -> training -> planning -> agent -> evaluation -> cli
+    envs -> data -> models -> objectives -> training -> planning -> agent, speculative -> surprise
+    -> evaluation -> cli   (docs/conventions.md, "Layers"; enforced by tests/test_layers.py)
 
 Importing ``forethought`` is cheap: subpackages load on first use.
 """

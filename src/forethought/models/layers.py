@@ -26,7 +26,7 @@ class MLP(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention, ``(B, L, W) -> (B, L, W)``, optionally causal or with an additive mask."""
+    """Multi-head self-attention, ``(B, L, W) -> (B, L, W)``, optionally causal."""
 
     def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -37,14 +37,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(self, x: Tensor, causal: bool = False, bias: Tensor | None = None) -> Tensor:
-        """``bias (heads, L, L)``: added to the attention logits (``-inf`` hides a key); replaces ``causal``."""
+    def forward(self, x: Tensor, causal: bool = False) -> Tensor:
         B, L, W = x.shape
         # (B, L, 3W) -> 3 x (B, heads, L, W / heads)
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
         p = self.dropout if self.training else 0.0
-        mask = None if bias is None else bias.to(q.dtype)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
         return self.proj(y.transpose(1, 2).reshape(B, L, W))
 
 
