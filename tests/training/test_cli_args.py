@@ -53,3 +53,6 @@ def test_the_trained_model_stores_its_frameskip(tmp_path: Path) -> None:
     assert run_from_args(args) == 0
     config = WorldModel.from_pretrained(out / "model").config
     assert config.frameskip == 2 and config.action_dim % 2 == 0  # what the agent needs, not inferred by division
+    from forethought.data import EpisodeStore
+
+    assert config.env_id == EpisodeStore.open(data).meta["env_id"] is not None

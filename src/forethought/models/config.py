@@ -33,6 +33,8 @@ class WorldModelConfig:
         frameskip: env steps per model step (one model action concatenates ``frameskip`` env
             actions). ``None`` only in configs written before it was stored (Forethought 0.1);
             the agent then infers it as ``action_dim // env_action_dim``.
+        env_id: the environment the training data came from (``None`` if unknown); consumers
+            check it against the env they are given.
         latent_dim: embedding dimension ``D``.
         history: ``h``, the number of past latents the predictor sees.
         encoder, predictor, decoder: component configs; ``decoder=None`` for no decoder.
@@ -41,6 +43,7 @@ class WorldModelConfig:
     obs_shape: tuple[int, ...]
     action_dim: int
     frameskip: int | None = 1
+    env_id: str | None = None
     latent_dim: int = 128
     history: int = 3
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

@@ -79,7 +79,8 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
         action_dim = cfg.frameskip * train_set.action_dim
         model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history,
-                                  {"frameskip": cfg.frameskip, **(model_overrides or {})})
+                                  {"frameskip": cfg.frameskip, "env_id": store.meta.get("env_id"),
+                                   **(model_overrides or {})})
         seed_everything(cfg.seed)  # model init is part of the run's determinism
         model = WorldModel(model_cfg)
         objective = JEPATrainingObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
