@@ -257,7 +257,7 @@ _LIBRARY_COMMANDS = (
      "forethought.speculative.arguments", "run_distill_from_args",
      "distill a small draft predictor for speculative rollouts",
      "Train a small draft predictor to imitate a world model's predictor in its own latent space\n"
-     "(on the dataset's latents and the model's own rollouts). WorldModel.rollout(..., draft=...) then\n"
+     "(on the dataset's latents and the model's own rollouts). forethought.speculative.speculative_rollout\n"
      "drafts steps with it and verifies them with the model in one pass (speculative rollouts)."),
 )
 
