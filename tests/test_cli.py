@@ -85,3 +85,35 @@ def test_bad_input_gives_one_line_errors(tmp_path):
 
     bad_json = run("collect", "--env", "forethought/TwoRoom-v0", "--env-kwargs", "[1]", "--out", str(tmp_path / "y"))
     assert bad_json.returncode == 2 and "JSON object" in bad_json.stderr
+
+
+def test_errors_name_the_command_then_the_file_or_argument(tmp_path):
+    """One style: `forethought <command>: <file or argument>: <what is wrong>. <what to do>`, exit 2."""
+    nowhere = tmp_path / "nowhere"
+    missing = run("eval", "--model", str(nowhere), "--out", str(tmp_path / "r"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith(f"forethought eval: {nowhere}")
+
+    usage = run("eval", "--model", "m", "--out", "o", "--episodes", "many")
+    assert usage.returncode == 2
+    assert usage.stderr.strip() == ("forethought eval: argument --episodes: invalid int value: 'many'. "
+                                    "Run `forethought eval --help` for the options.")
+
+    for command, out in (("eval", ["--out", str(tmp_path / "r")]), ("surprise-calibrate", [])):
+        bad = run(command, "--model", str(nowhere), *out, "--env-kwargs", "{image_size: 32}")
+        assert bad.returncode == 2, bad.stderr
+        assert bad.stderr.startswith(f"forethought {command}: --env-kwargs: not JSON"), bad.stderr
+        assert "image_size" in bad.stderr  # the fix shows the form
+
+    unknown = run("surprise-calibrate", "--model", "m", "--out", "o")  # surprise-calibrate writes into the model
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("forethought surprise-calibrate: unrecognized arguments: --out o. Run")
+
+
+def test_error_message_formats_library_and_system_errors():
+    from forethought.cli import error_message
+
+    assert error_message("info", ValueError("data/x: no meta.json. Collect it")) == "forethought info: data/x: no meta.json. Collect it"
+    err = PermissionError(13, "Permission denied", "reports/r")
+    assert error_message("eval", err) == "forethought eval: reports/r: Permission denied"
+    assert error_message(None, ValueError("x")) == "forethought: x"

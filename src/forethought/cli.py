@@ -30,6 +30,26 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Show defaults and keep the hand-written line breaks of descriptions and epilogs."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the CLI's one error style, ``forethought <command>: <argument>: <what is wrong>. <what to do>``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}. Run `{self.prog} --help` for the options.\n")
+
+
+def error_message(command: str | None, err: BaseException) -> str:
+    """``forethought <command>: <file or argument>: <what is wrong>. <what to do>`` for a library error.
+
+    Library errors name the file or the option first and say what to do; an ``OSError`` from the
+    system (no message of ours) is written as ``<file>: <what the system says>``.
+    """
+    prog = f"forethought {command}" if command else "forethought"
+    text = str(err)
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        text = f"{err.filename}: {err.strerror}"
+    return f"{prog}: {text}"
+
+
 def _json_dict(text: str) -> dict:
     """Parse a JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``)."""
     try:
@@ -282,7 +302,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="forethought",
         description="World models that plan: collect data, train a latent world model, plan with it.",
         epilog=EPILOG,
@@ -291,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     from forethought import __version__
 
     parser.add_argument("--version", action="version", version=f"forethought {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for add in _COMMANDS:
         add(sub)
     return parser
@@ -299,7 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the command's own parser, so the message names the command
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command_parser = commands.choices.get(getattr(args, "command", None) or "", parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
@@ -308,9 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, IndexError, FileNotFoundError, FileExistsError, ImportError) as err:
+    except (ValueError, IndexError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError, ImportError) as err:
         # Library errors are written to be read by a person: show the message, not a traceback.
-        print(f"forethought: error: {err}", file=sys.stderr)
+        print(error_message(getattr(args, "command", None), err), file=sys.stderr)
         return 2
 
 

@@ -60,7 +60,7 @@ def test_report_json_and_markdown(report):
     out, rep, greedy, rand = report
     data = json.loads((out / "report.json").read_text())
     assert data == rep
-    assert set(data) == {"meta", "results", "sweep", "files", "notes"}
+    assert set(data) == {"meta", "results", "sweep", "files", "notes", "warnings"}
     for name, r in (("greedy", greedy), ("random", rand)):
         s = data["results"][name]
         assert s["success_rate"] == r.success_rate and s["episodes"] == 6 and len(s["per_episode"]) == 6

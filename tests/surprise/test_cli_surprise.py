@@ -60,3 +60,46 @@ def test_eval_with_the_surprise_monitor_reports_alarms(trained, tmp_path, capsys
     assert s["mode"] == "observe" and s["frames"] == 3 * 3  # 3 episodes x model frames 1..3 (env steps 3, 6, 9)
     assert 0.0 <= s["alarm_rate"] <= 1.0
     assert "surprise monitor (observe)" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_model_is_refused_on_another_env_unless_forced(trained, tmp_path, capsys) -> None:
+    """The issue's case: a TwoRoom model on PushT (same spaces at 32 px) ran and reported 0%."""
+    import pytest
+
+    pytest.importorskip("gym_pusht", reason='needs the [pusht] extra: pip install "forethought[pusht]"')
+    run = tmp_path / "run"
+    shutil.copytree(trained.run, run)
+    model = run / "model"
+    other = ["--model", str(run), "--data", str(trained.data), "--env", "forethought/PushT-v0"]
+    commands = {
+        "eval": ["--goal-source", "env", "--episodes", "2", "--budget", "3", "--samples", "4", "--iterations", "1",
+                 "--no-progress", "--out", str(tmp_path / "e")],
+        "surprise-calibrate": ["--steps", "1"],
+        "surprise-eval": ["--out", str(tmp_path / "s")],
+        "surprise": ["--episode", "0", "--out", str(tmp_path / "p.png")],
+    }
+    for command, extra in commands.items():
+        assert main([command, *other, *extra]) == 2, command
+        err = capsys.readouterr().err
+        assert err.startswith(f"forethought {command}: {model}: the model does not fit the env forethought/PushT-v0"), err
+        assert "trained on forethought/TwoRoom-v0" in err and "--force" in err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "s").exists() and not (model / "surprise.safetensors").exists()
+
+    # --force runs it, and says so: on stderr, and in the report.
+    assert main(["surprise-calibrate", *other, "--steps", "1", "--fpr", "0.1", "--generate", "10", "--force"]) == 0
+    assert "warning: --force" in capsys.readouterr().err
+    assert main(["surprise-eval", *other, "--force", "--perturbations", "colour_shift", "--pairs", "2", "--frames", "8",
+                 "--event-frame", "4", "--voe-pairs", "0", "--quiet", "--out", str(tmp_path / "s")]) == 0
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    (warning,) = report["warnings"]
+    assert "forethought/TwoRoom-v0" in warning and "forethought/PushT-v0" in warning
+    assert "**warning**: --force" in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_surprise_calibrate_help_names_the_file_it_writes(capsys) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["surprise-calibrate", "--help"])
+    text = capsys.readouterr().out
+    assert "surprise.safetensors" in text and "surprise.json" not in text

@@ -24,11 +24,27 @@ def check_image_size(image_size: int) -> int:
     return int(image_size)
 
 
+def apply_reset_options(env: Any, options: dict[str, Any] | None) -> None:
+    """The reset contract (`forethought.envs.protocols`): call it at the end of your `reset`.
+
+    `options["state"]` (when given) becomes the current state through `env.set_state`, and
+    `options["goal_state"]` the goal through `env.set_goal_state`; other keys are left alone.
+    Any env with the `GoalEnv` methods can use it, pixel or state observations.
+    """
+    options = options or {}
+    if options.get("state") is not None:
+        env.set_state(options["state"])
+    if options.get("goal_state") is not None:
+        env.set_goal_state(options["goal_state"])
+
+
 class PixelGoalEnv(gym.Env[np.ndarray, np.ndarray]):
     """Base class: uint8 pixel observations, float32 Box actions, the `GoalEnv` protocol.
 
     Subclasses set `state_dim`, `observation_space`, `action_space`, `_goal` and implement
-    `get_state`, `set_state`, `render_state`, `sample_goal_state` and `success`.
+    `get_state`, `set_state`, `render_state`, `sample_goal_state` and `success`; their `reset`
+    ends with `return self._finish_reset(options)`, which honours the reset contract
+    (`options={"state": ..., "goal_state": ...}`, see `forethought.envs.protocols`).
     The reward is `1.0` on success and `0.0` otherwise; episodes never terminate early (fixed-length
     episodes are what data collection and the evaluation protocol want), the `TimeLimit` added by
     the registry truncates them.
@@ -59,12 +75,8 @@ class PixelGoalEnv(gym.Env[np.ndarray, np.ndarray]):
         return arr
 
     def _finish_reset(self, options: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Apply `options={"state": s, "goal_state": g}` overrides; return reset's `(obs, info)`."""
-        options = options or {}
-        if options.get("state") is not None:
-            self.set_state(options["state"])
-        if options.get("goal_state") is not None:
-            self.set_goal_state(options["goal_state"])
+        """Apply `options={"state": s, "goal_state": g}` (the reset contract); return reset's `(obs, info)`."""
+        apply_reset_options(self, options)
         state = self.get_state()
         return self.render_state(state), {"state": state}
 

@@ -5,6 +5,22 @@ put the simulator in a given true state, draw a goal state and show it as an ima
 planner's goal), and decide success from true states after acting. Planners and agents never
 call `success`; only the evaluation protocol does (see docs/conventions.md, "Environments").
 
+The reset contract. The evaluation protocol (`forethought/evaluation/protocol.py`) puts each
+task in the env through `reset`, not through the methods below:
+
+    obs, info = env.reset(seed=s, options={"state": start, "goal_state": goal})
+
+must start the episode in `start` (afterwards `env.unwrapped.get_state()` equals `start` and
+`info["state"]`, when given, too) and make `goal` the goal (`env.unwrapped.goal_state` equals
+`goal`, and `render_goal()` shows it). Either key may be missing or `None`: then reset draws that
+part itself, as it does for `reset(seed=s)`. Gymnasium gives these keys no meaning, so an env
+written for gymnasium alone ignores them; the protocol checks both after every reset and refuses
+such an env (`forethought.evaluation.tasks.EnvContractError`) instead of evaluating it on random
+tasks. `forethought.envs.base.apply_reset_options(self, options)` at the end of `reset`
+implements the contract for any env with these methods; `forethought.envs.base.PixelGoalEnv`,
+the base class of the built-in envs, does it in `_finish_reset(options)`. docs/custom-envs.md
+shows a complete env that follows it.
+
 Optional, outside the protocol: an env class may define `dataset_metrics(states, same_episode)
 -> dict[str, float]` (a static method), env-specific measures of a collected dataset that
 `forethought collect` adds to its summary. `states` are the stored true states `(N, state_dim)`
@@ -24,7 +40,8 @@ class GoalEnv(Protocol):
     """A simulator with settable true state and a goal API (on `env.unwrapped`).
 
     States are float64 vectors of shape `(state_dim,)`, the same vectors that `reset` and `step`
-    put in `info["state"]`.
+    put in `info["state"]`. `reset(seed=..., options={"state": ..., "goal_state": ...})` follows
+    the reset contract of the module docstring.
     """
 
     state_dim: int

@@ -26,7 +26,14 @@ env steps ahead of the start in the same episode. Every episode runs the full --
 steps; success is judged once, from the true simulator state, after the last step. A random policy
 is evaluated on the same tasks as a baseline.
 
-writes: OUT/report.json, OUT/report.md, OUT/episodes.gif, OUT/sweep.png (with --sweep)"""
+The model must fit the env: its env id, observation shape and action dimension are checked
+against the env's (--force overrides a differing env id only). The env must honour the reset
+contract (forethought/envs/protocols.py): each task is set with
+env.reset(seed=..., options={"state": start, "goal_state": goal}) and checked after the reset.
+
+writes: OUT/report.json, OUT/report.md, then OUT/episodes.gif (pixel observations) or
+OUT/episodes.png (vector observations) and OUT/sweep.png (with --sweep); a figure that fails is
+skipped with a note. OUT must be new or empty unless --overwrite; it is replaced as a whole."""
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -135,6 +135,11 @@ class EvalConfig:
                 "report the alarm rate; replan: an alarm also makes the agent plan again at once",
         "choices": ("off", "observe", "replan")})
     progress: bool = field(default=True, metadata={"help": "no progress bar", "flag": "--no-progress"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a non-empty --out folder as a whole (without it, eval refuses one)"})
+    force: bool = field(default=False, metadata={
+        "help": "run a model on an env with another id than the one it was trained on (spaces must still match); "
+                "the warning goes into report.json and report.md"})
     mpc: MPCConfig = field(default_factory=MPCConfig, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -147,9 +152,10 @@ class EvalConfig:
             try:
                 value = json.loads(self.env_kwargs)
             except json.JSONDecodeError as e:
-                raise ValueError(f"--env-kwargs: not JSON ({e}); write e.g. '{{\"image_size\": 64}}'") from e
+                raise ValueError(f"--env-kwargs: not JSON ({e}). Write a JSON object, e.g. '{{\"image_size\": 64}}'") from None
             if not isinstance(value, dict):
-                raise ValueError(f"--env-kwargs must be a JSON object like '{{\"image_size\": 64}}', got {self.env_kwargs!r}")
+                raise ValueError(f"--env-kwargs: expected a JSON object, got {self.env_kwargs!r}. Write e.g. "
+                                 "'{\"image_size\": 64}'")
             object.__setattr__(self, "env_kwargs", value)
         if self.mpc.seed != self.seed:
             from dataclasses import replace

@@ -7,6 +7,9 @@ What makes it honest (docs/design.md, "Planning and evaluation" and the pitfalls
 * While the agent's code runs, the simulator's state and success methods are replaced by a
   tripwire that raises `ProtocolViolation`, so an agent that smuggled a reference to our envs
   still cannot read the true state or ask for success.
+* Each task reaches the env through the reset contract (`forethought.envs.protocols`), and
+  `verify_reset` checks that the env really starts it: an env that ignores the options is refused
+  rather than evaluated on its own random tasks.
 * Every episode runs the full `budget` env steps. Nothing stops on success (the env's reward,
   which is its success flag, is dropped unread); success is computed once, from the true state
   after the last step. Reaching the goal at step 10 and leaving it by step 50 is a failure.
@@ -28,10 +31,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from forethought.evaluation.stats import time_summary, wilson_interval
-from forethought.evaluation.tasks import Task
+from forethought.evaluation.tasks import Task, verify_reset
 
 DEFAULT_BUDGET = 50
 DEFAULT_BATCH = 50
+# What evaluation calls on env.unwrapped (the GoalEnv protocol, forethought/envs/protocols.py).
+_REQUIRED = ("get_state", "set_state", "set_goal_state", "goal_state", "render_goal", "success")
 # Methods of the GoalEnv protocol that reveal or change the true state: off limits to agents.
 _SEALED = ("success", "get_state", "set_state", "sample_goal_state", "set_goal_state", "render_goal", "render_state")
 
@@ -228,10 +233,13 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     b = min(len(tasks), batch)
     envs = [make_env() for _ in range(b)]
     for env in envs:
-        missing = [m for m in ("set_state", "set_goal_state", "render_goal", "success") if not hasattr(env.unwrapped, m)]
+        missing = [m for m in _REQUIRED if not hasattr(env.unwrapped, m)]
         if missing:
-            raise ValueError(f"{env_id} does not implement the GoalEnv protocol (missing {missing}); "
-                             "evaluation needs settable states and a success check")
+            for made in envs:
+                made.close()
+            raise ValueError(f"{env_id}: {type(env.unwrapped).__name__} does not implement the GoalEnv protocol "
+                             f"(missing {missing}); evaluation needs settable states, a goal and a success check. "
+                             "Add them (forethought/envs/protocols.py, docs/custom-envs.md)")
     result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}))
     bar = None
     if progress:
@@ -242,7 +250,7 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     try:
         for lo in range(0, len(tasks), b):
             chunk = list(range(lo, min(lo + b, len(tasks))))
-            _run_chunk(agent, envs[: len(chunk)], tasks, chunk, budget, seed, record, result, bar)
+            _run_chunk(agent, envs[: len(chunk)], env_id, tasks, chunk, budget, seed, record, result, bar)
     finally:
         for env in envs:
             env.close()
@@ -252,12 +260,14 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     return result
 
 
-def _run_chunk(agent: Agent, envs: list[Any], tasks: Sequence[Task], chunk: list[int], budget: int, seed: int,
-               record: int, result: EvalResult, bar: Any) -> None:
+def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task], chunk: list[int], budget: int,
+               seed: int, record: int, result: EvalResult, bar: Any) -> None:
     obs, goals, states = [], [], []
     for env, k in zip(envs, chunk):
         task = tasks[k]
+        # The reset contract (forethought/envs/protocols.py): the env starts the task it is given, or is refused.
         o, info = env.reset(seed=seed + k, options={"state": task.start_state, "goal_state": task.goal_state})
+        verify_reset(env, task, env_id)
         obs.append(o)
         goals.append(env.unwrapped.render_goal())
         states.append(np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64))

@@ -1,29 +1,32 @@
-"""Evaluation reports: report.json, report.md, a GIF of a few episodes, a budget-sweep plot.
+"""The report folder of `forethought eval`: report.json and report.md first, then the optional figures.
 
-matplotlib and Pillow (the `[viz]` extra: Pillow comes with matplotlib and imageio) are imported
-inside the functions that need them; `write_report` skips the GIF or the plot with a note in the
-report if they are missing. The GIF's labels use a built-in bitmap font (`bitmap_font.py`), not
-Pillow's fonts.
+The folder is written atomically: everything goes into a temporary sibling folder that then
+replaces `out` as a whole, so a previous run's files never linger beside a new report
+(`forethought._atomic.atomic_folder`). A non-empty `out` is refused unless `overwrite=True`.
+
+The results (report.json, report.md) are in place before any figure is drawn. Each figure (a GIF
+of pixel episodes, a plot of vector-observation episodes, the budget-sweep plot; see `figures.py`)
+is then written on its own, under a temporary name renamed into place; one that fails (matplotlib
+missing, an odd observation shape) is skipped with a warning on stderr and a note in the report,
+and never takes the results with it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from forethought.evaluation.bitmap_font import draw_text
-from forethought.evaluation.protocol import EpisodeFrames, EvalResult
-
-_GREEN = np.array([40, 200, 80], dtype=np.uint8)
-_RED = np.array([220, 40, 40], dtype=np.uint8)
-_GAP = np.array([255, 255, 255], dtype=np.uint8)
-_INK = np.array([30, 30, 30], dtype=np.uint8)
-LABEL_ROWS = 10  # rows of each label strip (above and below the panels) before upscaling
+from forethought._atomic import STALE_PREFIXES, atomic_folder, atomic_write_bytes
+from forethought.evaluation.figures import (  # noqa: F401  (re-exported: the figures were defined here)
+    LABEL_ROWS, episode_frames, is_image_episode, plot_episodes, plot_sweep, write_gif)
+from forethought.evaluation.protocol import EvalResult
 
 
 def _pct(x: float | None) -> str:
@@ -67,9 +70,11 @@ def _filter_note(counts: dict[str, int] | None) -> str | None:
 
 
 def render_markdown(report: dict[str, Any], results: Sequence[EvalResult]) -> str:
-    """report.md: the table, the setup (command, seed, model, tasks) and the sweep if any."""
+    """report.md: warnings, the table, the setup (command, seed, model, tasks), the sweep and figures, notes."""
     meta = report.get("meta", {})
-    parts = [f"# Planning evaluation: {meta.get('env_id', '?')}", "", markdown_table(results), ""]
+    parts = [f"# Planning evaluation: {meta.get('env_id', '?')}", ""]
+    parts += [f"> **warning**: {w}" for w in report.get("warnings", [])] + ([""] if report.get("warnings") else [])
+    parts += [markdown_table(results), ""]
     parts += ["Success is judged once, from the true simulator state after the full step budget; "
               "the agent sees only observations and the goal image. Time/decision is the wall time of "
               "one planning call for all episodes of a batch; time/step is one `agent.act` call.", ""]
@@ -82,115 +87,12 @@ def render_markdown(report: dict[str, Any], results: Sequence[EvalResult]) -> st
         parts += ["## Success against planning budget", "", _sweep_table(report["sweep"]), ""]
         if report.get("files", {}).get("plot"):
             parts += [f"![success vs budget]({report['files']['plot']})", ""]
-    if report.get("files", {}).get("gif"):
-        parts += [f"![episodes]({report['files']['gif']})", ""]
+    for key in ("gif", "episodes_plot"):
+        if report.get("files", {}).get(key):
+            parts += [f"![episodes]({report['files'][key]})", ""]
     for note in report.get("notes", []):
         parts.append(f"> {note}")
     return "\n".join(parts).rstrip() + "\n"
-
-
-def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2, labels: bool = True) -> list[np.ndarray]:
-    """Frames `[obs | goal]` upscaled `scale`x (nearest); the last one framed green (success) or red.
-
-    With `labels`, a strip of `LABEL_ROWS` rows (before upscaling) above the panels names them
-    ("current", "goal") and one below gives the step (`step t/T`) and the task, replaced on the
-    last frame by the outcome ("success" in green, "fail" in red).
-    """
-    if scale < 1:
-        raise ValueError(f"episode_frames: scale must be >= 1, got {scale}")
-    goal = ep.goal
-    gap = np.broadcast_to(_GAP, (goal.shape[0], 2, 3))
-    frames = [np.concatenate([o, gap, goal], axis=1) for o in ep.obs]
-    if labels:
-        last_t = len(frames) - 1
-        frames = [_label(f, ep, t, last_t, panel=goal.shape[1]) for t, f in enumerate(frames)]
-    frames = [f.repeat(scale, axis=0).repeat(scale, axis=1) for f in frames]
-    last = frames[-1].copy()
-    w = border * scale
-    last[:w], last[-w:], last[:, :w], last[:, -w:] = (_GREEN if ep.success else _RED,) * 4
-    return frames[:-1] + [last]
-
-
-def _label(frame: np.ndarray, ep: EpisodeFrames, t: int, last_t: int, panel: int) -> np.ndarray:
-    """`frame` (H, 2 * panel + 2, 3) with a label strip above and below (see `episode_frames`)."""
-    width = frame.shape[1]
-    top = np.full((LABEL_ROWS, width, 3), _GAP, dtype=frame.dtype)
-    bottom = top.copy()
-    left, right = slice(0, panel), slice(panel + 2, width)  # the text of a panel is clipped to it
-    x, y = 4, 3  # clear of the outcome border (2 rows and columns before upscaling)
-    draw_text(top[:, left], "current", x, y, _INK)
-    draw_text(top[:, right], "goal", x, y, _INK)
-    draw_text(bottom[:, left], f"step {t}/{last_t}", x, y, _INK)
-    if t == last_t:
-        draw_text(bottom[:, right], "success" if ep.success else "fail", x, y, _GREEN if ep.success else _RED)
-    else:
-        draw_text(bottom[:, right], f"task {ep.task}", x, y, _INK)
-    return np.concatenate([top, frame, bottom], axis=0)
-
-
-def write_gif(frames_per_episode: Sequence[EpisodeFrames], path: str | Path, fps: int = 10, scale: int = 4,
-              hold_s: float = 1.0, labels: bool = True) -> Path:
-    """A GIF of the episodes one after another: observation left, goal right; each episode's
-    outcome frame (green border: success, red: failure) is held for `hold_s` seconds. `labels`:
-    the panels' names, the step and the outcome in strips above and below (see `episode_frames`).
-
-    Written with Pillow (a dependency of imageio and matplotlib), which merges identical
-    consecutive frames (an agent standing still) into one longer frame.
-    """
-    from PIL import Image
-
-    if not frames_per_episode:
-        raise ValueError("write_gif: no episodes were recorded (evaluate(..., record=N) records the first N)")
-    if fps < 1:
-        raise ValueError(f"write_gif: fps must be >= 1, got {fps}")
-    frames: list[np.ndarray] = []
-    durations: list[int] = []
-    step_ms = max(20, int(round(1000 / fps)))  # browsers treat GIF delays below 20 ms as 100 ms
-    for ep in frames_per_episode:
-        ep_frames = episode_frames(ep, scale=scale, labels=labels)
-        frames += ep_frames
-        durations += [step_ms] * (len(ep_frames) - 1) + [int(round(1000 * hold_s))]
-    path = Path(path)
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return path
-
-
-def plot_sweep(sweep: Sequence[dict[str, Any]], path: str | Path, baseline: dict[str, Any] | None = None,
-               title: str = "Inference-time scaling") -> Path:
-    """Success (with 95% CI bars) against samples × iterations, log x; the random baseline as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    if not sweep:
-        raise ValueError("plot_sweep: empty sweep")
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    rows = sorted(sweep, key=lambda r: (r["budget"], r["samples"]))
-    x = [r["budget"] for r in rows]
-    y = [100 * r["success_rate"] for r in rows]
-    err = [[100 * (r["success_rate"] - r["ci95"][0]) for r in rows], [100 * (r["ci95"][1] - r["success_rate"]) for r in rows]]
-    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="planner (95% CI)")
-    for r, xi, yi in zip(rows, x, y):
-        ax.annotate(f"{r['samples']}×{r['iterations']}", (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=7)
-    if baseline is not None:
-        ax.axhline(100 * baseline["success_rate"], color="grey", linestyle="--", label="random policy")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted(set(x)), [str(v) for v in sorted(set(x))])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel("planning budget per decision (samples × iterations)")
-    ax.set_ylabel("success (%)")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _json_safe(obj: Any) -> Any:
@@ -209,37 +111,77 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def check_out_folder(out: str | Path, overwrite: bool) -> Path:
+    """Refuse a report folder that holds anything unless ``overwrite`` (called before any planning)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: --out is a file, not a report folder. Choose another --out"
+                              + ("." if not overwrite else " (--overwrite replaces folders only)."))
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: the report folder exists and is not empty. Choose another --out, or pass "
+                              "--overwrite to replace the whole folder.")
+    return out
+
+
+def _write_results(folder: Path, report: dict[str, Any], results: Sequence[EvalResult], atomic: bool) -> None:
+    """report.json and report.md into ``folder`` (each file atomically when ``atomic``)."""
+    texts = {"report.json": json.dumps(report, indent=1), "report.md": render_markdown(report, results)}
+    for name, text in texts.items():
+        if atomic:
+            atomic_write_bytes(folder / name, text.encode())
+        else:
+            (folder / name).write_text(text)
+
+
+def _write_figure(path: Path, draw: Callable[[Path], Any]) -> None:
+    """``draw(tmp)`` under a temporary name in the same folder (same suffix), then renamed to ``path``."""
+    tmp = path.with_name(f"{STALE_PREFIXES[0]}{path.name}")
+    try:
+        draw(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_report(out: str | Path, results: Sequence[EvalResult], meta: dict[str, Any], *,
                  sweep: Sequence[dict[str, Any]] | None = None, gif_episodes: int = 4,
-                 notes: Sequence[str] = ()) -> dict[str, Any]:
-    """Write report.json, report.md, episodes.gif (first result's recorded episodes) and sweep.png.
+                 notes: Sequence[str] = (), warnings: Sequence[str] = (), overwrite: bool = False) -> dict[str, Any]:
+    """Write the report folder ``out``: report.json and report.md, then the figures of the first result's
+    recorded episodes (episodes.gif for pixels, episodes.png for vector observations) and sweep.png.
 
     `results[0]` is the method under test; the others (the random baseline) are listed beside it.
+    ``warnings`` (e.g. a ``--force`` override) go to report.json's ``"warnings"`` and to the top of
+    report.md. A non-empty ``out`` is refused unless ``overwrite``; then it is replaced as a whole.
     Returns the report dict that was written to report.json.
     """
     if not results:
         raise ValueError("write_report: no results")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    notes = list(notes)
-    files: dict[str, str] = {"json": "report.json", "markdown": "report.md"}
+    out = check_out_folder(out, overwrite)
+    report = _json_safe({"meta": dict(meta), "results": {r.name: r.summary() for r in results},
+                         "sweep": list(sweep or []), "files": {"json": "report.json", "markdown": "report.md"},
+                         "notes": list(notes), "warnings": list(warnings)})
+    with atomic_folder(out) as tmp:
+        _write_results(tmp, report, results, atomic=False)
+    # The results are in place; the figures now, each on its own.
+    figures: list[tuple[str, str, Callable[[Path], Any]]] = []
     recorded = results[0].frames[:gif_episodes]
     if gif_episodes > 0 and recorded:
-        try:
-            write_gif(recorded, out / "episodes.gif")
-            files["gif"] = "episodes.gif"
-        except ImportError as e:
-            notes.append(f"no GIF: {e} (install the [viz] extra)")
+        if all(is_image_episode(ep) for ep in recorded):
+            figures.append(("gif", "episodes.gif", lambda p: write_gif(recorded, p)))
+        else:
+            figures.append(("episodes_plot", "episodes.png", lambda p: plot_episodes(recorded, p)))
     if sweep:
         baseline = next((r.summary() for r in results[1:] if r.name == "random"), None)
+        figures.append(("plot", "sweep.png", lambda p: plot_sweep(sweep, p, baseline=baseline)))
+    for key, name, draw in figures:
         try:
-            plot_sweep(sweep, out / "sweep.png", baseline=baseline)
-            files["plot"] = "sweep.png"
-        except ImportError as e:
-            notes.append(f"no plot: {e} (install the [viz] extra)")
-    report = {"meta": dict(meta), "results": {r.name: r.summary() for r in results},
-              "sweep": list(sweep or []), "files": files, "notes": notes}
-    report = _json_safe(report)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    (out / "report.md").write_text(render_markdown(report, results))
+            _write_figure(out / name, draw)
+            report["files"][key] = name
+        except Exception as e:  # an optional figure never takes the results with it
+            hint = " (install the [viz] extra)" if isinstance(e, ImportError) else ""
+            note = f"{name} not written: {type(e).__name__}: {e}{hint}; the results above are complete"
+            print(f"warning: {out / name}: {note}", file=sys.stderr)
+            report["notes"].append(note)
+    if figures:
+        _write_results(out, report, results, atomic=True)
     return report

@@ -3,7 +3,9 @@
 Model folder in, report folder out: load the world model (with the normalization statistics
 stored in it: nothing is refitted here), draw the tasks from the run's held-out episodes,
 evaluate the MPC agent and a random policy on the same tasks, optionally sweep the planning
-budget, and write report.json / report.md / episodes.gif / sweep.png.
+budget, and write report.json / report.md, then episodes.gif (or episodes.png for vector
+observations) and sweep.png. Refused before any planning: a non-empty --out without --overwrite,
+and a model that does not fit the env (`forethought.agent.compat.check_model_env`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from forethought.agent.compat import check_model_env
 from forethought.evaluation.config import EvalConfig
 from forethought.evaluation.protocol import EvalResult, RandomAgent, evaluate
-from forethought.evaluation.report import markdown_table, write_report
+from forethought.evaluation.report import check_out_folder, markdown_table, write_report
 from forethought.evaluation.sweep import DEFAULT_SWEEP, budget_sweep, parse_pairs
 from forethought.evaluation.tasks import Task, sample_env_tasks, sample_tasks, unsolved_tasks
 from forethought.training.run_folder import RunPaths, held_out_episodes
@@ -87,6 +90,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     from forethought.envs import make
     from forethought.models import WorldModel
 
+    out = check_out_folder(cfg.out, cfg.overwrite)  # before any planning: a refused --out costs nothing
     paths = RunPaths.resolve(cfg.model, cfg.data)
     store = EpisodeStore.open(paths.data) if paths.data is not None else None
     env_id = cfg.env or (store.meta.get("env_id") if store is not None else None)
@@ -100,14 +104,19 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     if cfg.data is not None and paths.run is not None:
         notes.append("--data overrides the run's dataset: the held-out split of run.json refers to the run's own "
                      "dataset, so these tasks may not be held out")
-    tasks, tasks_note, task_filter = _tasks(cfg, paths, store, env_id, env_kwargs)
-
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     model = WorldModel.from_pretrained(paths.model, device=device)
     probe_env = make(env_id, **env_kwargs)
-    action_space = probe_env.action_space
-    probe_env.close()
+    try:  # the model must fit the env before any task is drawn from it
+        warnings = check_model_env(model, env_id, probe_env, model_dir=paths.model, force=cfg.force)
+        action_space = probe_env.action_space
+    finally:
+        probe_env.close()
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    tasks, tasks_note, task_filter = _tasks(cfg, paths, store, env_id, env_kwargs)
+
     mpc = cfg.mpc
     agent = mpc.build_agent(model, action_space, device)
     monitor = _surprise_monitor(cfg.surprise, model, paths.model)
@@ -143,8 +152,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         sm = meta["surprise"]
         notes.append(f"surprise monitor ({cfg.surprise}): {sm['alarm_rate']:.1%} of {sm['frames']} model frames above "
                      f"the calibrated threshold {sm['threshold']:.3g} ({sm['alarm_rate_first_frame']:.1%} of first frames)")
-    out = Path(cfg.out)
-    write_report(out, results, meta, sweep=sweep, gif_episodes=cfg.gif_episodes, notes=notes)
+    write_report(out, results, meta, sweep=sweep, gif_episodes=cfg.gif_episodes, notes=notes, warnings=warnings,
+                 overwrite=cfg.overwrite)
     print(markdown_table(results))
     for note in notes:
         print(note)

@@ -7,6 +7,10 @@ only the goal *observation* (rendered from the goal state by the env), never the
 
 The alternative, `sample_env_tasks`, draws a random start (`reset`) and an env-sampled goal
 (`sample_goal_state`): harder (the goal may be far), and independent of any dataset.
+
+Either way a task reaches the env through the reset contract of `forethought.envs.protocols`,
+`env.reset(seed=..., options={"state": start, "goal_state": goal})`; `verify_reset` checks after
+each reset that the env honoured it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from typing import Any
 import numpy as np
 
 DEFAULT_GOAL_OFFSET = 25
+RESET_CONTRACT = 'env.reset(seed=..., options={"state": start, "goal_state": goal})'
+STATE_TOLERANCE = 1e-6  # rtol and atol of the start/goal check after reset (states are float64)
+
+
+class EnvContractError(ValueError):
+    """An env that does not start the task it is given through reset (the reset contract)."""
 
 
 @dataclass(frozen=True)
@@ -129,3 +139,34 @@ def sample_env_tasks(env: Any, n: int, seed: int = 0) -> list[Task]:
         start = info["state"] if "state" in info else goal_env.get_state()
         tasks.append(Task(start_state=start, goal_state=goal_env.sample_goal_state(rng)))
     return tasks
+
+
+def _short(x: np.ndarray) -> str:
+    return np.array2string(np.asarray(x, dtype=np.float64), precision=4, threshold=8, separator=", ")
+
+
+def verify_reset(env: Any, task: Task, env_id: str) -> None:
+    """Raise :class:`EnvContractError` unless the env, just reset with the task's options, is in the task.
+
+    Checks that ``env.unwrapped.get_state()`` equals ``task.start_state`` and ``env.unwrapped.goal_state``
+    equals ``task.goal_state`` (within ``STATE_TOLERANCE``). An env that ignores the reset options
+    would otherwise start every task from a random state toward its own random goal, while success is
+    judged against the task's goal: a wrong success rate and no error.
+    """
+    inner = env.unwrapped
+    wrong = []
+    state = np.asarray(inner.get_state(), dtype=np.float64).reshape(-1)
+    if state.shape != task.start_state.shape or not np.allclose(state, task.start_state, rtol=STATE_TOLERANCE,
+                                                                 atol=STATE_TOLERANCE):
+        wrong.append(f"after reset get_state() is {_short(state)}, not the task's start {_short(task.start_state)}")
+    goal = np.asarray(inner.goal_state, dtype=np.float64).reshape(-1)
+    if goal.shape != task.goal_state.shape or not np.allclose(goal, task.goal_state, rtol=STATE_TOLERANCE,
+                                                               atol=STATE_TOLERANCE):
+        wrong.append(f"goal_state is {_short(goal)}, not the task's goal {_short(task.goal_state)}")
+    if wrong:
+        raise EnvContractError(
+            f"{env_id}: {type(inner).__name__} ignores the reset contract: {'; '.join(wrong)}. Evaluation puts every "
+            f"task in the env with {RESET_CONTRACT} (forethought/envs/protocols.py, docs/custom-envs.md), so its "
+            "success rate would be about other tasks. Make reset start in options['state'] and set "
+            "options['goal_state'] as the goal: call forethought.envs.base.apply_reset_options(self, options) at the "
+            "end of reset, or subclass forethought.envs.base.PixelGoalEnv, which implements the contract.")

@@ -50,6 +50,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument("--env", default=None, help="environment id (default: the dataset's)")
     parser.add_argument("--env-kwargs", default=None, help="JSON object of env kwargs (default: the dataset's)")
+    parser.add_argument("--force", action="store_true",
+                        help="run the model on an env with another id than the one it was trained on (observation "
+                             "and action spaces must still match); the warning goes into the report")
 
 
 def _env(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from forethought._atomic import atomic_write_json
+from forethought.agent.compat import check_model_env
 from forethought.agent.mpc import model_frameskip
 from forethought.data.normalization import Normalizer
 from forethought.data.policies import make_policy
@@ -40,6 +41,7 @@ class Setup:
     env_kwargs: dict[str, Any]
     policy: tuple[str, dict[str, Any]]
     frameskip: int
+    warnings: list[str]  # what --force overrode (check_model_env), for the report
 
     def env(self) -> Any:
         return make(self.env_id, **self.env_kwargs)
@@ -52,6 +54,7 @@ class Setup:
 def load_setup(args: argparse.Namespace) -> Setup:
     from forethought.data.store import EpisodeStore
 
+    given_kwargs = _env_kwargs(args.env_kwargs) if args.env_kwargs else None  # a typo fails before any loading
     paths = RunPaths.resolve(args.model, args.data)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = WorldModel.from_pretrained(paths.model, device=device)
@@ -62,11 +65,28 @@ def load_setup(args: argparse.Namespace) -> Setup:
     env_id = args.env or meta.get("env_id")
     if not env_id:
         raise ValueError("no dataset and no environment: pass --data (the model's dataset) or --env")
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else dict(meta.get("env_kwargs") or {})
+    env_kwargs = given_kwargs if given_kwargs is not None else dict(meta.get("env_kwargs") or {})
     policy = meta.get("policy") or {"name": "smooth", "kwargs": {}}
-    frameskip = model_frameskip(model, int(make(env_id, **env_kwargs).action_space.shape[0]))
+    env = make(env_id, **env_kwargs)
+    try:  # the model must fit the env: env id, observation shape, action dimension
+        warnings = check_model_env(model, env_id, env, model_dir=paths.model, force=args.force)
+        frameskip = model_frameskip(model, int(env.action_space.shape[0]))
+    finally:
+        env.close()
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return Setup(paths, model, Normalizer.from_dict(model.normalization), store, env_id, env_kwargs,
-                 (policy["name"], dict(policy.get("kwargs") or {})), frameskip)
+                 (policy["name"], dict(policy.get("kwargs") or {})), frameskip, warnings)
+
+
+def _env_kwargs(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--env-kwargs: not JSON ({e}). Write a JSON object, e.g. '{{\"image_size\": 64}}'") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--env-kwargs: expected a JSON object, got {text!r}. Write e.g. '{{\"image_size\": 64}}'")
+    return value
 
 
 def _generated_clips(setup: Setup, n: int, frames: int, seed: int) -> list[Clip]:
@@ -134,10 +154,12 @@ def run_surprise_eval(args: argparse.Namespace) -> int:
     report = {"command": shlex.join(["forethought", *sys.argv[1:]]) if sys.argv else "forethought surprise-eval",
               "model": str(setup.paths.model), "env_id": setup.env_id, "env_kwargs": setup.env_kwargs,
               "frameskip": setup.frameskip, "calibration": asdict(cal.thresholds[(args.score, args.steps)]),
-              **rep, "violation_of_expectation": voe, "torch_threads": torch.get_num_threads()}
+              **rep, "violation_of_expectation": voe, "torch_threads": torch.get_num_threads(),
+              "warnings": setup.warnings}
     table = markdown_table(rep["results"], args.window)
-    md = [f"# Surprise evaluation: {setup.env_id}", "", f"`{report['command']}`", "",
-          f"{args.steps}-step {args.score} surprise, alarm threshold {threshold:.4g} (target false-alarm rate "
+    head = [f"# Surprise evaluation: {setup.env_id}", "", *[f"> **warning**: {w}\n" for w in setup.warnings],
+            f"`{report['command']}`", ""]
+    md = [f"{args.steps}-step {args.score} surprise, alarm threshold {threshold:.4g} (target false-alarm rate "
           f"{cal.thresholds[(args.score, args.steps)].target_fpr:.1%} per frame), event at model frame "
           f"{args.event_frame}.", "",
           table]
@@ -147,8 +169,8 @@ def run_surprise_eval(args: argparse.Namespace) -> int:
         md += [f"| {k} | {v['pairs']} | {v['accuracy']:.0%} | {v['median_possible']:.3g} / {v['median_impossible']:.3g} |"
                for k, v in voe.items()]
     atomic_write_json(out / "report.json", report)
-    (out / "report.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md[4:]))
+    (out / "report.md").write_text("\n".join(head + md) + "\n")
+    print("\n".join(md))
     print(f"report written to {out}/report.md")
     return 0
 
