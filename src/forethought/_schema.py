@@ -70,14 +70,17 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
-        if len(options) == 1:
-            return _convert(options[0], value, where, problems)
         for option in options:  # the first that fits
             trial: list[str] = []
             converted = _convert(option, value, where, trial)
             if not trial:
                 return converted
-        problems.append(_wrong(where, tp, value))
+        # One option and a value of its kind (an object for a dataclass, a list for a tuple): its
+        # own problems say more than "must be X or null".
+        if len(options) == 1 and _same_kind(options[0], value):
+            problems.extend(trial)
+        else:
+            problems.append(_wrong(where, tp, value))
         return None
     if tp is bool:
         return value if isinstance(value, bool) else _fail(problems, where, tp, value)
@@ -116,7 +119,8 @@ def _convert_dataclass(cls: type, value: Any, where: str, problems: list[str]) -
     names = {f.name for f in fields}
     prefix = f"{where}." if where else ""
     for key in sorted(set(value) - names):
-        problems.append(f"unknown field '{prefix}{key}' (not a field of {cls.__name__}; written by a newer version?)")
+        problems.append(f"unknown field '{prefix}{key}' ({cls.__name__} has no such field: a typo, or a file "
+                        "from a newer version)")
     before = len(problems)
     kwargs = {}
     for f in fields:
@@ -131,6 +135,12 @@ def _convert_dataclass(cls: type, value: Any, where: str, problems: list[str]) -
     except (ValueError, TypeError) as e:
         problems.append(f"{where + ': ' if where else ''}{e}")
         return None
+
+
+def _same_kind(tp: Any, value: Any) -> bool:
+    if dataclasses.is_dataclass(tp) or typing.get_origin(tp) is dict or tp is dict:
+        return isinstance(value, dict)
+    return typing.get_origin(tp) in (tuple, list) and isinstance(value, (list, tuple))
 
 
 def _fail(problems: list[str], where: str, tp: Any, value: Any) -> None:

@@ -32,7 +32,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
-FIX_MODEL = "Copy the model folder again, or save it again with save_pretrained (forethought train writes one)"
+FIX_MODEL = "Copy the model folder again from its source, or write it again (`forethought train`, or WorldModel.save_pretrained)"
 C = TypeVar("C")
 
 
@@ -92,8 +92,9 @@ class ModelFolder:
 
     def parse_config(self, cls: type[C]) -> C:
         """``cls.from_dict`` of the config, each field checked; errors name config.json and who wrote it."""
+        fix = f"Correct it in {CONFIG_FILE}, or {_lower_first(self.fix)}"
         return cls.from_dict(self.config, source=str(self.path / CONFIG_FILE),  # type: ignore[attr-defined]
-                             written_by=self.written_by, fix=self.fix)
+                             written_by=self.written_by, fix=fix)
 
     def read_weights(self) -> dict[str, Tensor]:
         """The state dict in ``model.safetensors`` (checked first: truncated, pickle, ... are named)."""
@@ -102,7 +103,7 @@ class ModelFolder:
     def weights_mismatch(self, detail: str) -> ModelFolderError:
         """The error for weights that do not fit a valid config (the two files come from different models)."""
         return ModelFolderError(f"{self.path / WEIGHTS_FILE} does not match {CONFIG_FILE}: {detail}. The two files "
-                                f"come from different models; {self.fix[0].lower() + self.fix[1:]}")
+                                f"come from different models; {_lower_first(self.fix)}")
 
 
 def open_model_folder(path: str | os.PathLike[str], model_type: str, fix: str = FIX_MODEL) -> ModelFolder:
@@ -132,12 +133,12 @@ def open_model_folder(path: str | os.PathLike[str], model_type: str, fix: str = 
         raise ModelFolderError(f"{cfg_path}: \"config\" must be a JSON object, got {json.dumps(meta['config'])[:60]} "
                                f"(written by {by}). {fix}")
     if not (path / WEIGHTS_FILE).is_file():
-        raise ModelFolderError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
+        raise ModelFolderError(f"{path} is incomplete: {WEIGHTS_FILE} is missing. {fix}")
     normalization = None
     if meta.get("normalization"):
         norm_path = path / meta["normalization"]
         if not norm_path.is_file():
-            raise ModelFolderError(f"{path} is incomplete: {meta['normalization']} is missing")
+            raise ModelFolderError(f"{path} is incomplete: {meta['normalization']} is missing. {fix}")
         normalization = read_json(norm_path, what="normalization statistics", fix=fix)
     return ModelFolder(path, model_type, meta["config"], normalization, by, fix)
 
@@ -148,3 +149,7 @@ def read_model_folder(
     """Validate and read a model folder: ``(config, state_dict, normalization or None)``."""
     folder = open_model_folder(path, model_type)
     return folder.config, folder.read_weights(), folder.normalization
+
+
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:]
