@@ -199,7 +199,8 @@ def test_all_problems_are_reported_at_once_and_the_top_level_is_checked() -> Non
     data = {k: v for k, v in GOOD.items() if k != "shape"}
     with pytest.raises(ConfigFileError) as err:
         from_json_dict(Outer, {**data, "size": "3", "colour": 1})
-    assert err.value.problems == ["unknown field 'colour' (Outer has no such field: a typo, or a file from a newer version)",
+    assert err.value.problems == ["unknown field 'colour' (Outer has no such field: a typo, or a file from a newer "
+                                  "version)",
                                   "field 'size' must be an integer, got \"3\" (a string)",
                                   "missing field 'shape' (a list of integers)"]
     with pytest.raises(ConfigFileError, match=r"the top level must be a JSON object \(Outer\), got \[1\] \(a list\)"):

@@ -147,7 +147,8 @@ def check_safetensors(path: str | os.PathLike[str], *, fix: str = "") -> Safeten
                                        "Convert it with safetensors.torch.save_file in code you trust, or save "
                                        "the model with save_pretrained")
             if looks_like_header:
-                raise CorruptFileError(path, f"truncated: its header alone says {8 + n} bytes, the file has {size}", fix)
+                raise CorruptFileError(path, f"truncated: its header alone says {8 + n} bytes, the file has {size}",
+                                       fix)
             raise CorruptFileError(path, f"not a safetensors file ({size} bytes that do not start with a "
                                          "safetensors header)", fix)
         f.seek(8)

@@ -446,7 +446,9 @@ class EpisodeStore:
     def stats(self) -> Normalizer | None:
         """The stored statistics (never refitted here), or None before ``save_stats``."""
         p = self.path / "stats.json"
-        return Normalizer.from_dict(read_json(p, what="normalization statistics", fix=FIX_DATA_JSON)) if p.is_file() else None
+        if not p.is_file():
+            return None
+        return Normalizer.from_dict(read_json(p, what="normalization statistics", fix=FIX_DATA_JSON))
 
     # ---- summary -------------------------------------------------------------------------
     def bytes_on_disk(self) -> int:

@@ -32,7 +32,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
-FIX_MODEL = "Copy the model folder again from its source, or write it again (`forethought train`, or WorldModel.save_pretrained)"
+FIX_MODEL = ("Copy the model folder again from its source, or write it again (`forethought train`, or "
+             "WorldModel.save_pretrained)")
 C = TypeVar("C")
 
 
