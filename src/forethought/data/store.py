@@ -39,7 +39,6 @@ commit). One writer at a time: mode ``"a"`` takes an advisory ``flock`` on ``wri
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 import warnings
@@ -50,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from forethought._atomic import atomic_write_json, remove_stale
+from forethought._files import read_json
 from forethought.data.episode import Episode
 from forethought.data.normalization import NormStats, Normalizer
 
@@ -59,6 +59,7 @@ INDEX_KEYS = ("episode_start", "episode_steps", "episode_seed")
 _REQUIRED_FILES = ("meta.json", "commit.json", "zarr.json")
 _OBS_CHUNK_BYTES = 4 << 20  # obs chunks of at most ~4 MB raw: 256 rows of 64x64x3 pixels
 _MIN_ROW_CAPACITY = 1024
+FIX_DATA_JSON = "The dataset was edited or damaged; restore it from a copy, or collect it again"
 
 
 class DatasetError(ValueError):
@@ -103,7 +104,7 @@ class EpisodeStore:
         self._group = group
         self._mode = mode
         self._lock_fd = lock_fd
-        self._meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
+        self._meta: dict[str, Any] = read_json(path / "meta.json", what="a dataset's metadata", fix=FIX_DATA_JSON)
         self._arrays = {k: group[k] for k in ROW_KEYS + INDEX_KEYS if k in group}
         self.durable = False
         self.refresh()
@@ -200,7 +201,7 @@ class EpisodeStore:
             raise DatasetError(
                 f"{path} is not a Forethought dataset: missing {', '.join(missing)}{hint}"
             )
-        meta = json.loads((path / "meta.json").read_text())
+        meta = read_json(path / "meta.json", what="a dataset's metadata", fix=FIX_DATA_JSON)
         version = meta.get("format_version")
         if not isinstance(version, int):
             raise DatasetError(f"{path}/meta.json has no integer format_version")
@@ -240,7 +241,7 @@ class EpisodeStore:
         """Re-read the commit record and the episode index (sees a concurrent writer's commits)."""
         if self._mode == "r":  # a concurrent writer may have grown the arrays since we opened
             self._arrays = {k: self._group[k] for k in ROW_KEYS + INDEX_KEYS if k in self._group}
-        commit = json.loads((self.path / "commit.json").read_text())
+        commit = read_json(self.path / "commit.json", what="a dataset's commit record", fix=FIX_DATA_JSON)
         self._num_episodes = int(commit["num_episodes"])
         self._num_rows = int(commit["num_rows"])
         n = self._num_episodes
@@ -445,7 +446,9 @@ class EpisodeStore:
     def stats(self) -> Normalizer | None:
         """The stored statistics (never refitted here), or None before ``save_stats``."""
         p = self.path / "stats.json"
-        return Normalizer.from_dict(json.loads(p.read_text())) if p.is_file() else None
+        if not p.is_file():
+            return None
+        return Normalizer.from_dict(read_json(p, what="normalization statistics", fix=FIX_DATA_JSON))
 
     # ---- summary -------------------------------------------------------------------------
     def bytes_on_disk(self) -> int:

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from forethought._schema import from_json_dict
 from forethought.models.decoder import DecoderConfig
 from forethought.models.encoders import EncoderConfig
 from forethought.models.predictors import PredictorConfig
@@ -94,26 +95,24 @@ class WorldModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        d = dict(d)
-        _check_keys(cls, d)
-        d.setdefault("frameskip", None)  # written before frameskip was stored: unknown, not 1
-        pred = d.get("predictor")
-        if isinstance(pred, dict) and pred.get("kind", "transformer") == "transformer" and "attention" not in pred:
-            pred = {**pred, "attention": "window"}  # written before the field existed: a window predictor
-            d["predictor"] = pred
-        for key, sub in (("encoder", EncoderConfig), ("predictor", PredictorConfig), ("decoder", DecoderConfig)):
-            if d.get(key) is not None:
-                _check_keys(sub, d[key])
-                d[key] = sub(**d[key])
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], *, source: str = "", written_by: str = "", fix: str = "") -> WorldModelConfig:
+        """Inverse of :meth:`to_dict`, every field type-checked (:func:`forethought._schema.from_json_dict`).
 
-
-def _check_keys(cls: type, d: dict[str, Any]) -> None:
-    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; was it saved by a newer version?")
+        A wrong type (``"latent_dim": "32"``, ``32.0``, ``"residual": "false"``), a missing or an
+        unknown field raises :class:`~forethought._schema.ConfigFileError` (a ``ValueError``)
+        naming the field, the expected type and the value, with ``source`` (the file),
+        ``written_by`` and ``fix`` in the message. Fields added after Forethought 0.1 get the
+        values that mean "written before it existed": ``frameskip=None`` (unknown, not 1),
+        ``env_id=None`` and, for transformer predictors, ``attention="window"`` (refused: retrain).
+        """
+        if isinstance(d, dict):
+            d = dict(d)
+            d.setdefault("frameskip", None)
+            d.setdefault("env_id", None)
+            pred = d.get("predictor")
+            if isinstance(pred, dict) and pred.get("kind", "transformer") == "transformer" and "attention" not in pred:
+                d["predictor"] = {**pred, "attention": "window"}  # written before the field existed
+        return from_json_dict(cls, d, source=source, written_by=written_by, fix=fix)
 
 
 def _tiny(obs_shape: tuple[int, ...]) -> dict[str, Any]:

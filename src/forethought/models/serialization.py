@@ -1,28 +1,40 @@
 """Model folders: ``model.safetensors`` + ``config.json`` (+ ``normalization.json``). Never pickle.
 
 Writes are atomic: the folder is written under a temporary name next to the target and renamed
-into place, so a crash leaves either the old model or the new one, never half of each. Reads
-validate before touching the weights: a missing file, a folder that is not a Forethought model,
-or a format newer than this code each raise :class:`ModelFolderError` saying what to do.
+into place, so a crash leaves either the old model or the new one, never half of each.
+``config.json`` records the folder format, the model type, the Forethought and torch versions
+that wrote it, and the config.
+
+Reads validate before touching the weights (:func:`open_model_folder`): a missing file, a folder
+that is not a Forethought model or a format newer than this code raise :class:`ModelFolderError`;
+a damaged file (bad JSON, truncated safetensors, a pickle) :class:`~forethought._files.CorruptFileError`;
+a config whose fields have wrong types, are missing or unknown
+:class:`~forethought._schema.ConfigFileError`. All are ``ValueError`` s naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 
+from forethought import __version__
 from forethought._atomic import atomic_folder
+from forethought._files import read_json, read_safetensors, written_by
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
+FIX_MODEL = ("Copy the model folder again from its source, or write it again (`forethought train`, or "
+             "WorldModel.save_pretrained)")
+C = TypeVar("C")
 
 
 class ModelFolderError(ValueError):
@@ -53,6 +65,7 @@ def write_model_folder(
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         meta = {
             "format_version": FORMAT_VERSION,
+            "forethought_version": __version__,
             "model_type": model_type,
             "normalization": NORMALIZATION_FILE if normalization is not None else None,
             "torch_version": torch.__version__,
@@ -64,37 +77,80 @@ def write_model_folder(
     return path
 
 
-def read_model_folder(
-    path: str | os.PathLike[str], model_type: str
-) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Any] | None]:
-    """Validate and read a model folder: ``(config, state_dict, normalization or None)``."""
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder whose ``config.json`` (and ``normalization.json``) were read and checked.
+
+    The weights are read on demand by :meth:`read_weights`, so a bad config is reported first.
+    """
+
+    path: Path
+    model_type: str
+    config: dict[str, Any]  # the "config" entry of config.json, not yet checked against a dataclass
+    normalization: dict[str, Any] | None
+    written_by: str  # "forethought 0.2.0", or a sentence for files that predate the record
+    fix: str  # what to do about a bad file in this folder
+
+    def parse_config(self, cls: type[C]) -> C:
+        """``cls.from_dict`` of the config, each field checked; errors name config.json and who wrote it."""
+        fix = f"Correct it in {CONFIG_FILE}, or {_lower_first(self.fix)}"
+        return cls.from_dict(self.config, source=str(self.path / CONFIG_FILE),  # type: ignore[attr-defined]
+                             written_by=self.written_by, fix=fix)
+
+    def read_weights(self) -> dict[str, Tensor]:
+        """The state dict in ``model.safetensors`` (checked first: truncated, pickle, ... are named)."""
+        return read_safetensors(self.path / WEIGHTS_FILE, fix=self.fix)
+
+    def weights_mismatch(self, detail: str) -> ModelFolderError:
+        """The error for weights that do not fit a valid config (the two files come from different models)."""
+        return ModelFolderError(f"{self.path / WEIGHTS_FILE} does not match {CONFIG_FILE}: {detail}. The two files "
+                                f"come from different models; {_lower_first(self.fix)}")
+
+
+def open_model_folder(path: str | os.PathLike[str], model_type: str, fix: str = FIX_MODEL) -> ModelFolder:
+    """Validate a model folder's layout, ``config.json`` and ``normalization.json``; the weights are read later."""
     path = Path(path)
     if not path.is_dir():
         raise ModelFolderError(f"no model folder at {path}")
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
         raise ModelFolderError(f"{path} is not a Forethought model folder: {CONFIG_FILE} is missing")
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ModelFolderError(f"{cfg_path} is not valid JSON: {e}") from e
-    if not isinstance(meta, dict) or meta.get("model_type") != model_type:
-        found = meta.get("model_type") if isinstance(meta, dict) else None
-        raise ModelFolderError(f"{path} holds model_type {found!r}, expected {model_type!r}")
+    meta = read_json(cfg_path, what="a model folder's config.json", fix=fix)
+    if meta.get("model_type") != model_type:
+        raise ModelFolderError(f"{path} holds model_type {meta.get('model_type')!r}, expected {model_type!r}")
     version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFolderError(f"{cfg_path} has no integer format_version")
+    by = written_by(meta)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFolderError(f"{cfg_path}: no integer format_version (written by {by}). {fix}")
     if version > FORMAT_VERSION:
         raise ModelFolderError(
-            f"{path} was saved in format v{version}, newer than this Forethought (v{FORMAT_VERSION}); upgrade forethought"
+            f"{path} was saved in format v{version} by {by}, newer than this Forethought (v{FORMAT_VERSION}); "
+            "upgrade forethought"
         )
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelFolderError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
+    if "config" not in meta:
+        raise ModelFolderError(f"{cfg_path}: no \"config\" entry (the model's architecture); the file was written by "
+                               f"{by} and cut short or edited. {fix}")
+    if not isinstance(meta["config"], dict):
+        raise ModelFolderError(f"{cfg_path}: \"config\" must be a JSON object, got {json.dumps(meta['config'])[:60]} "
+                               f"(written by {by}). {fix}")
+    if not (path / WEIGHTS_FILE).is_file():
+        raise ModelFolderError(f"{path} is incomplete: {WEIGHTS_FILE} is missing. {fix}")
     normalization = None
     if meta.get("normalization"):
         norm_path = path / meta["normalization"]
         if not norm_path.is_file():
-            raise ModelFolderError(f"{path} is incomplete: {meta['normalization']} is missing")
-        normalization = json.loads(norm_path.read_text())
-    return meta["config"], load_file(str(weights)), normalization
+            raise ModelFolderError(f"{path} is incomplete: {meta['normalization']} is missing. {fix}")
+        normalization = read_json(norm_path, what="normalization statistics", fix=fix)
+    return ModelFolder(path, model_type, meta["config"], normalization, by, fix)
+
+
+def read_model_folder(
+    path: str | os.PathLike[str], model_type: str
+) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Any] | None]:
+    """Validate and read a model folder: ``(config, state_dict, normalization or None)``."""
+    folder = open_model_folder(path, model_type)
+    return folder.config, folder.read_weights(), folder.normalization
+
+
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:]

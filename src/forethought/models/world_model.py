@@ -28,7 +28,7 @@ from forethought.models.decoder import Decoder
 from forethought.models.encoders import Encoder
 from forethought.models.predictors import build_predictor
 from forethought.models.rollout import rollout_candidates
-from forethought.models.serialization import ModelFolderError, read_model_folder, write_model_folder
+from forethought.models.serialization import open_model_folder, write_model_folder
 
 MODEL_TYPE = "forethought.WorldModel"
 
@@ -195,19 +195,19 @@ class WorldModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> WorldModel:
-        """Load a folder written by :meth:`save_pretrained` (safetensors only), in eval mode."""
-        config_dict, state, normalization = read_model_folder(path, MODEL_TYPE)
-        try:
-            config = WorldModelConfig.from_dict(config_dict)
-        except (TypeError, ValueError) as e:
-            raise ModelFolderError(f"{path}/config.json does not describe a valid WorldModelConfig: {e}") from e
-        model = cls(config, normalization)
+        """Load a folder written by :meth:`save_pretrained` (safetensors only), in eval mode.
+
+        Every file is checked before it is used; a bad one raises a ``ValueError`` naming it and
+        what to do (see :mod:`forethought.models.serialization`).
+        """
+        folder = open_model_folder(path, MODEL_TYPE)
+        config = folder.parse_config(WorldModelConfig)
+        state = folder.read_weights()
+        model = cls(config, folder.normalization)
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError as e:  # shape mismatch
-            raise ModelFolderError(f"{path}/model.safetensors does not match config.json: {e}") from e
+            raise folder.weights_mismatch(str(e).strip().splitlines()[-1].strip()) from e
         if missing or unexpected:
-            raise ModelFolderError(
-                f"{path}/model.safetensors does not match config.json: missing {missing[:5]}, unexpected {unexpected[:5]}"
-            )
+            raise folder.weights_mismatch(f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         return model.to(device).eval()

@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forethought.models.serialization import ModelFolderError, read_model_folder, write_model_folder
+from forethought._schema import from_json_dict
+from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
 
 DRAFT_TYPE = "forethought.Draft"
+FIX_DRAFT = "Distill the draft again with `forethought distill --model MODEL --data DATA --out DRAFT`"
 
 
 class DraftMismatchError(ModelFolderError):
@@ -71,8 +73,9 @@ class DraftConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DraftConfig:
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], *, source: str = "", written_by: str = "", fix: str = "") -> DraftConfig:
+        """Inverse of :meth:`to_dict`, every field type-checked (:func:`forethought._schema.from_json_dict`)."""
+        return from_json_dict(cls, d, source=source, written_by=written_by, fix=fix)
 
 
 class DraftPredictor(nn.Module):
@@ -158,17 +161,18 @@ def save_draft(draft: DraftPredictor, path: str | os.PathLike[str]) -> Path:
 
 
 def load_draft(path: str | os.PathLike[str], target: nn.Module | None = None) -> DraftPredictor:
-    """Load a draft folder in eval mode; with ``target``, refuse a draft distilled from another model."""
-    config_dict, state, _ = read_model_folder(path, DRAFT_TYPE)
-    try:
-        config = DraftConfig.from_dict(config_dict)
-    except (TypeError, ValueError) as e:
-        raise ModelFolderError(f"{path}/config.json does not describe a valid DraftConfig: {e}") from e
-    draft = DraftPredictor(config)
+    """Load a draft folder in eval mode; with ``target``, refuse a draft distilled from another model.
+
+    Damaged files and configs with wrong, missing or unknown fields raise ``ValueError`` s naming
+    the file (see :mod:`forethought.models.serialization`).
+    """
+    folder = open_model_folder(path, DRAFT_TYPE, fix=FIX_DRAFT)
+    draft = DraftPredictor(folder.parse_config(DraftConfig))
+    state = folder.read_weights()
     try:
         draft.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ModelFolderError(f"{path}/model.safetensors does not match config.json: {e}") from e
+        raise folder.weights_mismatch(str(e).strip().splitlines()[-1].strip()) from e
     if target is not None:
         check_draft_for(draft, target)
     return draft.eval()

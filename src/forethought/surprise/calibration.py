@@ -27,7 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from forethought import __version__
 from forethought._atomic import atomic_write_bytes
+from forethought._files import CorruptFileError, check_safetensors, read_safetensors, written_by
+from forethought._schema import from_json_dict
 from forethought._stats import wilson_interval
 from forethought.models.protocols import LatentWorldModel
 from forethought.surprise.clips import Clip, clip_batch
@@ -117,7 +120,8 @@ class SurpriseCalibration:
         for k in self.steps:
             tensors[f"residual_mean.{k}"] = self.residual_mean[k].contiguous()
             tensors[f"whitener.{k}"] = self.whitener[k].contiguous()
-        meta = {"format_version": FORMAT_VERSION, "source": self.source, "clips": self.clips, "extra": self.extra,
+        meta = {"format_version": FORMAT_VERSION, "forethought_version": __version__, "source": self.source,
+                "clips": self.clips, "extra": self.extra,
                 "thresholds": [asdict(t) for t in self.thresholds.values()]}
         path = Path(model_dir) / CALIBRATION_FILE
         atomic_write_bytes(path, save(tensors, metadata={"forethought.surprise": json.dumps(meta)}))
@@ -125,32 +129,48 @@ class SurpriseCalibration:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str]) -> SurpriseCalibration:
-        from safetensors import SafetensorError
-        from safetensors.torch import load
+        """Read ``surprise.safetensors`` from a model folder, every part checked.
 
+        Raises:
+            UncalibratedError: there is none (the message says how to calibrate).
+            CorruptFileError: the file is damaged, truncated or a pickle (``forethought._files``).
+            ConfigFileError: its header's fields have wrong types, are missing or unknown.
+        """
         path = Path(model_dir) / CALIBRATION_FILE
         if not path.is_file():
             raise UncalibratedError(
                 f"{model_dir} has no {CALIBRATION_FILE}: the model is not calibrated for surprise alarms. Run "
                 f"`forethought surprise-calibrate --model {model_dir}` (fits on the run's held-out episodes)")
-        data = path.read_bytes()
+        fix = f"Calibrate again with `forethought surprise-calibrate --model {model_dir}`"
+        header = check_safetensors(path, fix=fix)
+        meta = header.json_entry("forethought.surprise", what="a surprise calibration", fix=fix)
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CorruptFileError(path, f"calibration format {meta.get('format_version')!r}, this version reads "
+                                         f"{FORMAT_VERSION} (written by {written_by(meta)})", fix)
+        header_fields = from_json_dict(_Header, {k: v for k, v in meta.items() if k not in _UNCHECKED},
+                                       source=str(path), written_by=written_by(meta), fix=fix)
+        tensors = read_safetensors(path, fix=fix)
         try:
-            tensors = load(data)
-            header_len = int.from_bytes(data[:8], "little")
-            meta = json.loads(json.loads(data[8 : 8 + header_len])["__metadata__"]["forethought.surprise"])
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported format {meta.get('format_version')!r} (this version reads "
-                                 f"{FORMAT_VERSION})")
             steps = sorted(int(k.split(".")[1]) for k in tensors if k.startswith("whitener."))
-            thresholds = {}
-            for t in meta["thresholds"]:
-                th = Threshold(**{**t, "check_ci95": tuple(t["check_ci95"])})
-                thresholds[(th.kind, th.steps)] = th
             return cls(scale=tensors["scale"], residual_mean={k: tensors[f"residual_mean.{k}"] for k in steps},
-                       whitener={k: tensors[f"whitener.{k}"] for k in steps}, thresholds=thresholds,
-                       source=meta.get("source", ""), clips=int(meta.get("clips", 0)), extra=dict(meta.get("extra") or {}))
-        except (SafetensorError, json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not a valid surprise calibration ({e}); rerun forethought surprise-calibrate") from e
+                       whitener={k: tensors[f"whitener.{k}"] for k in steps},
+                       thresholds={(t.kind, t.steps): t for t in header_fields.thresholds},
+                       source=header_fields.source, clips=header_fields.clips, extra=dict(header_fields.extra))
+        except (KeyError, ValueError) as e:
+            raise CorruptFileError(path, f"not a complete surprise calibration ({e})", fix) from None
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The JSON header of ``surprise.safetensors`` (besides the versions), checked field by field."""
+
+    source: str
+    clips: int
+    extra: dict[str, Any]
+    thresholds: tuple[Threshold, ...]
+
+
+_UNCHECKED = ("format_version", "forethought_version")
 
 
 @torch.no_grad()

@@ -8,13 +8,20 @@ Layout of a run folder's `ckpt/` directory::
         optimizer.json          param groups and non-tensor state
         rng.safetensors         torch CPU (and CUDA) generator states, one set per DDP rank
         rng.json                numpy and python `random` states per rank
-        trainer.json            step, data-sampler position, TrainConfig, format version (written last)
+        trainer.json            step, data-sampler position, TrainConfig, format and forethought versions, and
+                                the size and SHA-256 of every other file (written last)
     ckpt/.tmp-step_0000500-<id>/  a checkpoint being written (ignored by readers, removed on start)
 
 A checkpoint is assembled in a temporary sibling folder, every file and the folder are fsynced, and
 only then is the folder renamed into place with `os.replace`, so a crash leaves either the previous
 checkpoints untouched or the new one complete, never half of one. Older checkpoints are pruned
 only after the new one is in place. Loading uses `safetensors` and `json` only, never pickle.
+
+`verify_checkpoint` checks a checkpoint without loading it: every file present, with the size and
+SHA-256 recorded in `trainer.json` (checkpoints written before the record: each file's structure),
+so a truncated or damaged file is found before any state changes. `--resume` uses it to fall back
+to the newest checkpoint that verifies. Every damaged file is reported as a
+`forethought._files.CorruptFileError` naming it.
 """
 
 from __future__ import annotations
@@ -29,15 +36,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import save_file, save_model
 
+from forethought import __version__
 from forethought._atomic import atomic_folder, remove_stale
+from forethought._files import (CorruptFileError, check_safetensors, file_digest, load_safetensors_into, read_json,
+                                read_safetensors, verify_digest)
 
 FORMAT_VERSION = 1
 _STEP_DIR = re.compile(r"^step_(\d{7,})$")
+DATA_FILES = ("module.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors", "rng.json")
+FIX_CHECKPOINT = ("`forethought train --resume` skips a damaged checkpoint and continues from the newest one that "
+                  "verifies; delete this one if no other is left")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint folder is missing files, from another format version, or does not fit the module."""
 
 
@@ -128,8 +141,10 @@ def save_checkpoint(ckpt_root: str | Path, step: int, module: torch.nn.Module, o
             rng_json.append({"numpy": state.numpy, "python": state.python, "num_cuda": len(state.torch_cuda)})
         save_file(rng_tensors, str(tmp / "rng.safetensors"))
         _write_json(tmp / "rng.json", rng_json)
+        files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": file_digest(tmp / name)} for name in DATA_FILES}
         # trainer.json last: a folder without it is never treated as a checkpoint.
-        _write_json(tmp / "trainer.json", {"format_version": FORMAT_VERSION, "step": step, **meta})
+        _write_json(tmp / "trainer.json", {"format_version": FORMAT_VERSION, "forethought_version": __version__,
+                                           "step": step, **meta, "files": files})
     for old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -141,10 +156,36 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     meta_file = path / "trainer.json"
     if not meta_file.is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no trainer.json)")
-    meta = json.loads(meta_file.read_text())
+    meta = read_json(meta_file, what="a checkpoint's trainer state", fix=FIX_CHECKPOINT)
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')}, this forethought reads "
                               f"{FORMAT_VERSION}")
+    return meta
+
+
+def verify_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Check every file of a checkpoint without loading it; returns its `trainer.json`.
+
+    Files are checked against the size and SHA-256 recorded at save time (older checkpoints: each
+    safetensors file's header against its size, each JSON file's syntax).
+
+    Raises:
+        CorruptFileError: a file is missing, truncated or damaged (the message names it).
+        CheckpointError: not a checkpoint, or one of another format version.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    recorded = meta.get("files")
+    for name in DATA_FILES:
+        file = path / name
+        if not file.is_file():
+            raise CorruptFileError(file, "missing from the checkpoint", FIX_CHECKPOINT)
+        if isinstance(recorded, dict) and isinstance(recorded.get(name), dict):
+            verify_digest(file, int(recorded[name]["bytes"]), str(recorded[name]["sha256"]), fix=FIX_CHECKPOINT)
+        elif name.endswith(".safetensors"):
+            check_safetensors(file, fix=FIX_CHECKPOINT)
+        else:
+            read_json(file, fix=FIX_CHECKPOINT, expect=None)
     return meta
 
 
@@ -152,23 +193,24 @@ def load_checkpoint(path: str | Path, module: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> tuple[dict[str, Any], list[RNGState]]:
     """Load weights (strict) and optimizer state in place; returns `(trainer meta, per-rank RNG states)`.
 
-    Only `safetensors` and `json` are read: nothing in a checkpoint can execute code.
+    Only `safetensors` and `json` are read, each checked first (`forethought._files`): nothing in a
+    checkpoint can execute code, and a damaged file raises `CorruptFileError` naming it.
     """
     path = Path(path)
     meta = read_meta(path)
     device = next(iter(_unwrap(module).state_dict().values()), torch.empty(0)).device
-    missing, unexpected = load_model(_unwrap(module), str(path / "module.safetensors"), strict=False,
-                                     device=str(device))
+    missing, unexpected = load_safetensors_into(_unwrap(module), path / "module.safetensors", strict=False,
+                                                device=str(device), fix=FIX_CHECKPOINT)
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit this model: missing {sorted(missing)[:5]}, "
                               f"unexpected {sorted(unexpected)[:5]} (different preset or regularizer?)")
     if optimizer is not None:
-        opt_json = json.loads((path / "optimizer.json").read_text())
-        opt_tensors = load_file(str(path / "optimizer.safetensors"))
+        opt_json = read_json(path / "optimizer.json", fix=FIX_CHECKPOINT)
+        opt_tensors = read_safetensors(path / "optimizer.safetensors", fix=FIX_CHECKPOINT)
         optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, opt_json))
-    rng_tensors = load_file(str(path / "rng.safetensors"))
+    rng_tensors = read_safetensors(path / "rng.safetensors", fix=FIX_CHECKPOINT)
     states = []
-    for rank, info in enumerate(json.loads((path / "rng.json").read_text())):
+    for rank, info in enumerate(read_json(path / "rng.json", fix=FIX_CHECKPOINT, expect=list)):
         cuda = tuple(rng_tensors[f"rank{rank}.torch_cuda.{i}"] for i in range(info["num_cuda"]))
         states.append(RNGState(rng_tensors[f"rank{rank}.torch_cpu"], cuda, info["numpy"], info["python"]))
     return meta, states

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from forethought._schema import from_json_dict
+
 REGULARIZERS = ("sigreg", "vicreg", "ema", "none")
 PRESETS = ("tiny", "small", "base")
 
@@ -132,16 +134,14 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of `to_dict`; unknown keys are an error (they mean a newer or foreign file)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"Unknown TrainConfig keys {unknown} (written by a newer forethought?)")
-        data = dict(data)
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], *, source: str = "", written_by: str = "", fix: str = "") -> TrainConfig:
+        """Inverse of `to_dict`, every field type-checked (`forethought._schema.from_json_dict`).
+
+        Every field must be present and known (a missing one means a damaged file, an unknown one a
+        newer or foreign one): `forethought._schema.ConfigFileError` (a ValueError) names the field,
+        the expected type and the value, with `source`, `written_by` and `fix`.
+        """
+        return from_json_dict(cls, data, source=source, written_by=written_by, fix=fix)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from forethought._files import read_json_lines
+
 
 class MetricsLogger:
     """Writes scalar metrics to `<run_dir>/metrics.jsonl` and, if possible, TensorBoard `<run_dir>/tb/`."""
@@ -68,7 +70,8 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_json_lines(path, torn_last_line_ok=True,
+                           fix="A line was damaged after it was written; restore the file from a copy of the run")
 
 
 def _truncate_after(path: Path, step: int) -> None:

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forethought._files import read_json
+
 RUN_JSON = "run.json"
+FIX_RUN_JSON = ("`forethought train` writes it; restore it from a copy of the run, or delete it and pass --data "
+                "(the held-out episodes are then the dataset's last 10%)")
 HELD_OUT_FALLBACK_FRACTION = 0.1
 
 
@@ -29,7 +33,7 @@ def write_run_info(run_dir: str | Path, info: dict[str, Any]) -> Path:
 def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
     """`<run_dir>/run.json` as a dict, or None when the folder has none."""
     path = Path(run_dir) / RUN_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path, what="a training run's record", fix=FIX_RUN_JSON) if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def held_out_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[li
     """
     run_json = Path(run_dir) / RUN_JSON if run_dir is not None else None
     if run_json is not None and run_json.is_file():
-        val = json.loads(run_json.read_text()).get("val_episodes") or []
+        val = read_json(run_json, what="a training run's record", fix=FIX_RUN_JSON).get("val_episodes") or []
         val = [int(i) for i in val if 0 <= int(i) < num_episodes]
         if val:
             return val, f"held-out (validation) episodes of the training run ({run_json})"

@@ -17,8 +17,8 @@ Evaluation runs under a forked RNG so it never shifts the training random stream
 from __future__ import annotations
 
 import math
-import time
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from forethought.training.checkpoint import (RNGState, clean_stale, latest_checkpoint, list_checkpoints,
-                                             load_checkpoint, read_meta, save_checkpoint)
+from forethought._files import CorruptFileError, written_by
+from forethought.training.checkpoint import (FIX_CHECKPOINT, CheckpointError, RNGState, clean_stale, latest_checkpoint,
+                                             list_checkpoints, load_checkpoint, save_checkpoint, verify_checkpoint)
 from forethought.training.config import TrainConfig
 from forethought.training.distributed import (DistInfo, all_reduce_max, all_reduce_mean, barrier,
                                               broadcast_object, gather_objects)
@@ -266,6 +267,24 @@ class Trainer:
         barrier(self.dist)
         return broadcast_object(path, self.dist)
 
+    def _newest_verified(self, found: list[Path]) -> tuple[Path, dict[str, Any]]:
+        """The newest checkpoint whose files verify, and its `trainer.json`; warns about each one skipped."""
+        skipped: list[tuple[Path, CorruptFileError]] = []
+        for path in reversed(found):
+            try:
+                meta = verify_checkpoint(path)
+            except CorruptFileError as e:
+                skipped.append((path, e))
+                continue
+            if self.dist.is_main:
+                for bad, err in skipped:
+                    warnings.warn(f"skipping damaged checkpoint {bad.name} ({err.path}: {err.problem}); resuming "
+                                  f"from {path.name}, the newest checkpoint that verifies", stacklevel=4)
+            return path, meta
+        details = "; ".join(f"{err.path}: {err.problem}" for _, err in skipped)
+        raise CheckpointError(f"{self.ckpt_root}: no checkpoint verifies ({details}). Start the run again without "
+                              f"--resume in a new --out folder (or delete {self.ckpt_root})")
+
     def _restore(self, resume: bool) -> int:
         """Load the newest checkpoint when resuming; returns the step to start from."""
         if self.dist.is_main:
@@ -281,8 +300,9 @@ class Trainer:
             if self.dist.is_main:  # a fresh run under --resume is normal (make demo does it): say so, quietly
                 print(f"no checkpoint in {self.ckpt_root} yet: starting from step 0", file=sys.stderr)
             return 0
-        path = found[-1]
-        saved = TrainConfig.from_dict(read_meta(path)["train_config"])
+        path, trainer_meta = self._newest_verified(found)
+        saved = TrainConfig.from_dict(trainer_meta.get("train_config"), source=str(path / "trainer.json"),
+                                      written_by=written_by(trainer_meta), fix=FIX_CHECKPOINT)
         mismatch = self.cfg.resume_mismatches(saved)
         if mismatch:
             details = ", ".join(f"{k}: now {a!r}, saved {b!r}" for k, (a, b) in mismatch.items())
