@@ -40,7 +40,7 @@ demo: $(STAMP)
 	OMP_NUM_THREADS=2 $(BIN)/forethought train --data $(DEMO_DATA) --preset small --steps 1500 \
 		--out $(DEMO_RUN) --resume
 	OMP_NUM_THREADS=2 $(BIN)/forethought eval --model $(DEMO_RUN) --planner cem --samples 300 --iterations 30 \
-		--horizon 5 --bf16 --noise-beta 3 --episodes 50 --out $(DEMO_OUT)
+		--horizon 5 --bf16 --noise-beta 3 --episodes 50 --out $(DEMO_OUT) --overwrite
 	@echo "GIF: $(DEMO_OUT)/episodes.gif   report: $(DEMO_OUT)/report.json"
 
 test: $(STAMP)

@@ -25,9 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "forethought"
 READER = "_files.py"
 # json.loads of strings that are not file contents: "module path:function" -> why it is fine.
 JSON_LOADS_ALLOWED = {
-    "cli.py:_json_dict": "a JSON object given on the command line",
-    "evaluation/config.py:EvalConfig.__post_init__": "--env-kwargs given on the command line",
-    "surprise/runner.py:load_setup": "--env-kwargs given on the command line",
+    "_config_cli.py:parse_json_object": "a JSON object given on the command line (--env-kwargs, --policy-kwargs)",
     "data/collect.py:_jsonable": "a round trip through json.dumps to make a value JSON-safe",
     "training/logging.py:_truncate_after": "keeps the raw lines of metrics.jsonl, dropping a line cut by a kill",
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import types
 import typing
 from typing import Any, TypeVar
@@ -60,3 +61,16 @@ def config_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
     """``cls`` built from the parsed options of :func:`add_config_arguments` (and ``extra`` fields)."""
     values = {f.name: getattr(args, f.name) for f in config_fields(cls)}
     return cls(**values, **extra)
+
+
+def parse_json_object(text: str, option: str = "--env-kwargs") -> dict[str, Any]:
+    """A JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``), or a ``ValueError``
+    in the CLI's style naming ``option``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{option}: not JSON ({e.msg} at column {e.colno}). Write a JSON object, e.g. "
+                         "'{\"image_size\": 64}'") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{option}: expected a JSON object, got {text!r}. Write e.g. '{{\"image_size\": 64}}'")
+    return value

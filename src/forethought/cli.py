@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from forethought._config_cli import parse_json_object
+
 EPILOG = """\
 The loop, one command a step:
   forethought envs                                   list the built-in environments
@@ -53,12 +55,9 @@ def error_message(command: str | None, err: BaseException) -> str:
 def _json_dict(text: str) -> dict:
     """Parse a JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``)."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"key\": 1}}', got {text!r}")
-    return value
+        return parse_json_object(text, "value")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("value: ")) from None
 
 
 # --------------------------------------------------------------------------- envs

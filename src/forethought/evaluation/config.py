@@ -12,9 +12,10 @@ agent when it runs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from forethought._config_cli import parse_json_object
 
 if TYPE_CHECKING:
     from forethought.models.protocols import LatentWorldModel
@@ -149,14 +150,7 @@ class EvalConfig:
         if self.gif_episodes < 0:
             raise ValueError(f"--gif-episodes must be >= 0, got {self.gif_episodes}")
         if isinstance(self.env_kwargs, str):
-            try:
-                value = json.loads(self.env_kwargs)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"--env-kwargs: not JSON ({e}). Write a JSON object, e.g. '{{\"image_size\": 64}}'") from None
-            if not isinstance(value, dict):
-                raise ValueError(f"--env-kwargs: expected a JSON object, got {self.env_kwargs!r}. Write e.g. "
-                                 "'{\"image_size\": 64}'")
-            object.__setattr__(self, "env_kwargs", value)
+            object.__setattr__(self, "env_kwargs", parse_json_object(self.env_kwargs))
         if self.mpc.seed != self.seed:
             from dataclasses import replace
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from forethought._atomic import atomic_write_json
+from forethought._config_cli import parse_json_object
 from forethought.agent.compat import check_model_env
 from forethought.agent.mpc import model_frameskip
 from forethought.data.normalization import Normalizer
@@ -54,7 +54,7 @@ class Setup:
 def load_setup(args: argparse.Namespace) -> Setup:
     from forethought.data.store import EpisodeStore
 
-    given_kwargs = _env_kwargs(args.env_kwargs) if args.env_kwargs else None  # a typo fails before any loading
+    given_kwargs = parse_json_object(args.env_kwargs) if args.env_kwargs else None  # a typo fails before any loading
     paths = RunPaths.resolve(args.model, args.data)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = WorldModel.from_pretrained(paths.model, device=device)
@@ -77,16 +77,6 @@ def load_setup(args: argparse.Namespace) -> Setup:
         print(f"warning: {warning}", file=sys.stderr)
     return Setup(paths, model, Normalizer.from_dict(model.normalization), store, env_id, env_kwargs,
                  (policy["name"], dict(policy.get("kwargs") or {})), frameskip, warnings)
-
-
-def _env_kwargs(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"--env-kwargs: not JSON ({e}). Write a JSON object, e.g. '{{\"image_size\": 64}}'") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"--env-kwargs: expected a JSON object, got {text!r}. Write e.g. '{{\"image_size\": 64}}'")
-    return value
 
 
 def _generated_clips(setup: Setup, n: int, frames: int, seed: int) -> list[Clip]:
