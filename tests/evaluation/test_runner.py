@@ -157,3 +157,17 @@ def test_cli_options_are_the_config_fields_with_their_defaults(run_dir, tmp_path
                                   gif_episodes=0, baseline=False, progress=False,
                                   mpc=MPCConfig(samples=4, iterations=1, horizon=2)))
     assert [r.name for r in results] == ["mpc-cem"] and len(results[0].episodes) == 2
+
+
+def test_anchor_protocol_training_goals_latched_success_is_named(run_dir, tmp_path):
+    argv = ("--model", str(run_dir), "--out", str(tmp_path / "lewm"), *COMMON, "--no-baseline", "--gif-episodes", "0",
+            "--goal-split", "train", "--success", "any")
+    assert run_eval_from_args(_args(*argv)) == 0
+    report = json.loads((tmp_path / "lewm" / "report.json").read_text())
+    run = json.loads((run_dir / "run.json").read_text())
+    assert {t["episode"] for t in report["meta"]["tasks"]} <= set(run["train_episodes"])  # the training file's goals
+    assert report["meta"]["protocol"].startswith("anchor-style") and "latched" in report["meta"]["protocol"]
+    mpc = report["results"]["mpc-cem"]
+    assert mpc["success_mode"] == "any" and mpc["success_rate"] == mpc["success_rate_any"]
+    assert mpc["success_rate_any"] >= mpc["success_rate_final"]  # a latched success includes a final one
+    assert "latched" in (tmp_path / "lewm" / "report.md").read_text()

@@ -124,8 +124,12 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         return np.array([xy[0], xy[1], 0.0, 0.0])
 
     def success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
+        return self.goal_distance(state, goal_state) <= SUCCESS_DISTANCE
+
+    def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
+        """Position distance (velocities are not part of the success test)."""
         s, g = self._as_state(state), self._as_state(goal_state, "goal state")
-        return bool(np.linalg.norm(s[:2] - g[:2]) <= SUCCESS_DISTANCE)
+        return float(np.linalg.norm(s[:2] - g[:2]))
 
     # --- rendering ------------------------------------------------------------------------------
     def render_state(self, state: np.ndarray) -> np.ndarray:

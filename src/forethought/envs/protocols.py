@@ -74,3 +74,7 @@ class GoalEnv(Protocol):
     def success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
         """Whether `state` achieves `goal_state` (evaluation only)."""
         ...
+
+    # Optional: `goal_distance(state, goal_state) -> float`, the distance in the space the success
+    # test uses (e.g. position only, not velocities), for reports. Without it reports give the
+    # Euclidean distance between the whole state vectors.

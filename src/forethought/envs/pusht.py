@@ -161,6 +161,11 @@ class PushTEnv(PixelGoalEnv):
         d_ang = abs((s[4] - g[4] + np.pi) % (2 * np.pi) - np.pi)  # wrapped to [0, pi]
         return bool(d_pos < self.success_pos and d_ang < self.success_angle)
 
+    def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
+        """The block's position error in world units (the agent's position is not part of success)."""
+        s, g = self._as_state(state), self._as_state(goal_state, "goal state")
+        return float(np.hypot(s[2] - g[2], s[3] - g[3]))
+
     # --- datasets -------------------------------------------------------------------------------
     @staticmethod
     def dataset_metrics(states: np.ndarray, same_episode: np.ndarray) -> dict[str, float]:

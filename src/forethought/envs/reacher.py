@@ -11,9 +11,12 @@ no time limit or reward bookkeeping in the hot loop). What differs from the dm_c
 - The red target sphere is hidden from observations, which then depend on the arm's state
   only (dm_control draws it at a random place each episode, which a world model could not
   predict from actions).
-- Success (evaluation only): dm_control reacher-easy's own criterion, applied with the target
+- Success (evaluation only), `success=`:
+  `"fingertip"` (default): dm_control reacher-easy's own criterion, applied with the target
   centred on the goal's fingertip: the fingertip within `target_size + finger radius`
   (0.05 + 0.01 m) of it, i.e. the distance at which reacher-easy's reward is 1.
+  `"joints"`: stable-worldmodel's (the LeWM / DINO-WM comparison): every joint angle within
+  `joint_tolerance` (0.05 rad) of the goal's, angles wrapped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from forethought.envs.mujoco_render import FastRenderer, MujocoStateMixin, impor
 
 TARGET_SIZE = 0.05  # dm_control.suite.reacher._BIG_TARGET (the "easy" task)
 WRIST_RANGE = np.deg2rad(160.0)  # reacher.xml: wrist range="-160 160"
+SUCCESS_CRITERIA = ("fingertip", "joints")
 
 
 class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
@@ -36,14 +40,22 @@ class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
     Args:
         image_size: side of the square observation in pixels.
         frame_skip: physics steps (0.02 s each) per env step, same action repeated.
+        success: `"fingertip"` (dm_control's reach criterion) or `"joints"` (stable-worldmodel's).
+        joint_tolerance: radians per joint for `success="joints"`.
         render_mode: `"rgb_array"` or None.
     """
 
     state_dim = 4
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, image_size: int = 64, frame_skip: int = 1, render_mode: str | None = None) -> None:
+    def __init__(self, image_size: int = 64, frame_skip: int = 1, success: str = "fingertip",
+                 joint_tolerance: float = 0.05, render_mode: str | None = None) -> None:
         self.image_size = check_image_size(image_size)
+        if success not in SUCCESS_CRITERIA:
+            raise ValueError(f"Reacher: success must be one of {', '.join(SUCCESS_CRITERIA)}, got {success!r}")
+        if not joint_tolerance > 0:
+            raise ValueError(f"Reacher: joint_tolerance must be > 0 radians, got {joint_tolerance}")
+        self.success_criterion, self.joint_tolerance = success, float(joint_tolerance)
         if not (isinstance(frame_skip, (int, np.integer)) and frame_skip >= 1):
             raise ValueError(f"Reacher: frame_skip must be an int >= 1, got {frame_skip!r}")
         self._init_render_mode(render_mode)
@@ -108,8 +120,20 @@ class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
         return d.geom_xpos[self._finger, :2].copy()
 
     def success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
+        if self.success_criterion == "joints":
+            return bool(self._joint_errors(state, goal_state).max() <= self.joint_tolerance)
+        return self.goal_distance(state, goal_state) <= self.success_distance
+
+    def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
+        """In the success test's space: the largest joint error (rad) or the fingertip distance (m)."""
+        if self.success_criterion == "joints":
+            return float(self._joint_errors(state, goal_state).max())
         s, g = self._as_state(state), self._as_state(goal_state, "goal state")
-        return bool(np.linalg.norm(self.fingertip(s) - self.fingertip(g)) <= self.success_distance)
+        return float(np.linalg.norm(self.fingertip(s) - self.fingertip(g)))
+
+    def _joint_errors(self, state: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        s, g = self._as_state(state), self._as_state(goal_state, "goal state")
+        return np.abs((s[:2] - g[:2] + np.pi) % (2 * np.pi) - np.pi)  # wrapped to [0, pi]
 
     # --- rendering ------------------------------------------------------------------------------
     def render_state(self, state: np.ndarray) -> np.ndarray:

@@ -238,8 +238,11 @@ class TwoRoomEnv(PixelGoalEnv):
         return self._sample_free(rng)
 
     def success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
+        return self.goal_distance(state, goal_state) < self.success_radius
+
+    def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
         s, g = self._as_state(state), self._as_state(goal_state, "goal state")
-        return bool(np.hypot(*(s - g)) < self.success_radius)
+        return float(np.hypot(*(s - g)))
 
     # --- rendering ------------------------------------------------------------------------------
     def _draw_background(self) -> np.ndarray:

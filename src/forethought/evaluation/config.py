@@ -118,6 +118,12 @@ class EvalConfig:
         "help": "dataset: goal = the held-out episode's state --goal-offset steps later; env: random start and "
                 "env-sampled goal", "choices": ("dataset", "env")})
     goal_offset: int = field(default=25, metadata={"help": "env steps from start to goal"})
+    goal_split: str = field(default="held-out", metadata={
+        "help": "with --goal-source dataset: draw tasks from the run's held-out episodes (ours) or from its training "
+                "episodes (stable-worldmodel / LeWM's PushT protocol)", "choices": ("held-out", "train")})
+    success: str = field(default="final", metadata={
+        "help": "final: judged on the state after the last step (ours); any: latched, success at any step within "
+                "the budget (stable-worldmodel / LeWM). Both are recorded per episode", "choices": ("final", "any")})
     skip_solved: bool = field(default=False, metadata={
         "help": "keep only tasks whose start does not already satisfy the env's success test against the goal "
                 "(PushT: the block often does not move in 25 steps of data); counts go to report.json"})

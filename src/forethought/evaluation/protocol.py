@@ -11,8 +11,10 @@ What makes it honest (docs/design.md, "Planning and evaluation" and the pitfalls
   `verify_reset` checks that the env really starts it: an env that ignores the options is refused
   rather than evaluated on its own random tasks.
 * Every episode runs the full `budget` env steps. Nothing stops on success (the env's reward,
-  which is its success flag, is dropped unread); success is computed once, from the true state
-  after the last step. Reaching the goal at step 10 and leaving it by step 50 is a failure.
+  which is its success flag, is dropped unread); success is judged after the episode, from the
+  true states. `success="final"` (ours): the state after the last step; reaching the goal at
+  step 10 and leaving it by step 50 is a failure. `success="any"` (stable-worldmodel / LeWM's
+  latched success): any state after a step within the budget. Both are recorded per episode.
 * An env that ends early (terminated/truncated) keeps its last observation and is not stepped
   again; the count is reported.
 
@@ -35,6 +37,7 @@ from forethought.evaluation.tasks import Task, verify_reset
 
 DEFAULT_BUDGET = 50
 DEFAULT_BATCH = 50
+SUCCESS_MODES = ("final", "any")  # judged on the last state, or latched over the episode
 # What evaluation calls on env.unwrapped (the GoalEnv protocol, forethought/envs/protocols.py).
 _REQUIRED = ("get_state", "set_state", "set_goal_state", "goal_state", "render_goal", "success")
 # Methods of the GoalEnv protocol that reveal or change the true state: off limits to agents.
@@ -82,13 +85,18 @@ class RandomAgent:
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """The outcome of one task. Distances are Euclidean in the env's true-state space
-    (for TwoRoom: the agent's distance to the goal position, in arena units)."""
+    """The outcome of one task. `success` follows the evaluation's mode; `success_final` and
+    `success_any` are both recorded, with the first step after which the success test held.
+    Distances are in the space the env's success test uses (its `goal_distance`, e.g. the
+    block position for PushT), else Euclidean over the whole true state."""
 
     task: int
     episode: int
     start_row: int
     success: bool
+    success_final: bool
+    success_any: bool
+    first_success_step: int | None
     initial_distance: float
     final_distance: float
     ended_early: bool
@@ -122,6 +130,7 @@ class EvalResult:
     wall_time: float = 0.0
     frames: list[EpisodeFrames] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    success_mode: str = "final"
 
     @property
     def num_success(self) -> int:
@@ -137,12 +146,17 @@ class EvalResult:
 
     def summary(self) -> dict[str, Any]:
         final = np.array([e.final_distance for e in self.episodes])
+        n = len(self.episodes)
+        rates = {mode: sum(getattr(e, f"success_{mode}") for e in self.episodes) for mode in SUCCESS_MODES}
         return {
             "name": self.name,
-            "episodes": len(self.episodes),
+            "episodes": n,
+            "success_mode": self.success_mode,
             "successes": self.num_success,
             "success_rate": self.success_rate,
             "ci95": list(self.ci95),
+            **{f"success_rate_{m}": (k / n if n else 0.0) for m, k in rates.items()},
+            **{f"ci95_{m}": list(wilson_interval(k, n)) for m, k in rates.items()},
             "mean_final_distance": float(final.mean()) if final.size else None,
             "ended_early": sum(e.ended_early for e in self.episodes),
             "budget": self.budget,
@@ -209,14 +223,18 @@ def _as_agent(agent: Agent | Callable[[], Agent]) -> Agent:
 def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[str, Any] | None,
              tasks: Sequence[Task], *, budget: int = DEFAULT_BUDGET, batch: int = DEFAULT_BATCH, seed: int = 0,
              record: int = 0, name: str = "agent", config: dict[str, Any] | None = None,
-             make_env: Callable[[], Any] | None = None, progress: bool = False) -> EvalResult:
-    """Run `agent` on every task for exactly `budget` env steps; judge success after the last step.
+             make_env: Callable[[], Any] | None = None, progress: bool = False, success: str = "final") -> EvalResult:
+    """Run `agent` on every task for exactly `budget` env steps; judge success after the episode.
 
     Tasks run in chunks of `B = min(len(tasks), batch)` parallel envs, each chunk one `agent.reset`.
     Env `k` (task index) is reset with `seed + k`. The first `record` tasks keep their frames for
     the GIF. `make_env` overrides env creation (`forethought.envs.make(env_id, **env_kwargs)` with
-    a time limit of `budget` steps); it exists for tests. Returns an `EvalResult`.
+    a time limit of `budget` steps); it exists for tests. `success`: `"final"` judges the state
+    after the last step (ours), `"any"` any state after a step (latched, as stable-worldmodel).
+    Returns an `EvalResult`.
     """
+    if success not in SUCCESS_MODES:
+        raise ValueError(f"evaluate: success must be one of {', '.join(SUCCESS_MODES)}, got {success!r}")
     if budget < 1:
         raise ValueError(f"evaluate: budget must be >= 1 env step, got {budget}")
     if batch < 1:
@@ -240,7 +258,8 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
             raise ValueError(f"{env_id}: {type(env.unwrapped).__name__} does not implement the GoalEnv protocol "
                              f"(missing {missing}); evaluation needs settable states, a goal and a success check. "
                              "Add them (forethought/envs/protocols.py, docs/custom-envs.md)")
-    result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}))
+    result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}),
+                        success_mode=success)
     bar = None
     if progress:
         from forethought._progress import progress as progress_bar
@@ -272,6 +291,7 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
         goals.append(env.unwrapped.render_goal())
         states.append(np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64))
     start_states = [s.copy() for s in states]
+    trajectories: list[list[np.ndarray]] = [[] for _ in envs]  # true states after each step (judged afterwards)
     action_dim = int(np.prod(envs[0].action_space.shape))
     done = [False] * len(envs)
     steps = [0] * len(envs)
@@ -297,6 +317,7 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
             o, _, terminated, truncated, info = env.step(actions[j])
             obs[j] = o
             states[j] = np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64)
+            trajectories[j].append(states[j])
             done[j] = bool(terminated or truncated)
             steps[j] += 1
             result.env_steps += 1
@@ -308,15 +329,20 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
     times = getattr(agent, "decision_times", None)
     if times is not None:
         result.decision_times.extend(float(t) for t in list(times)[n0:])
-    # Judged once, here, from the true final state: the only call to success() in the protocol.
+    # Judged here, after the episode, from the true states: the only calls to success() in the protocol.
     for j, (env, k) in enumerate(zip(envs, chunk)):
-        task = tasks[k]
-        success = bool(env.unwrapped.success(states[j], task.goal_state))
+        task, judge = tasks[k], env.unwrapped
+        reached = [t + 1 for t, state in enumerate(trajectories[j]) if judge.success(state, task.goal_state)]
+        final = bool(judge.success(states[j], task.goal_state))
+        any_ = bool(reached) or final  # an env that ended early keeps its last state
+        distance = getattr(judge, "goal_distance", None) or (lambda a, b: float(np.linalg.norm(a - b)))
+        success_ = final if result.success_mode == "final" else any_
         result.episodes.append(EpisodeResult(
-            task=k, episode=task.episode, start_row=task.start_row, success=success,
-            initial_distance=float(np.linalg.norm(start_states[j] - task.goal_state)),
-            final_distance=float(np.linalg.norm(states[j] - task.goal_state)),
+            task=k, episode=task.episode, start_row=task.start_row, success=success_, success_final=final,
+            success_any=any_, first_success_step=reached[0] if reached else None,
+            initial_distance=float(distance(start_states[j], task.goal_state)),
+            final_distance=float(distance(states[j], task.goal_state)),
             ended_early=steps[j] < budget,
         ))
         if k in recorded:
-            result.frames.append(EpisodeFrames(task=k, obs=np.stack(recorded[k]), goal=goals[j], success=success))
+            result.frames.append(EpisodeFrames(task=k, obs=np.stack(recorded[k]), goal=goals[j], success=success_))

@@ -23,7 +23,7 @@ from forethought.evaluation.protocol import EvalResult, RandomAgent, evaluate
 from forethought.evaluation.report import check_out_folder, markdown_table, write_report
 from forethought.evaluation.sweep import DEFAULT_SWEEP, budget_sweep, parse_pairs
 from forethought.evaluation.tasks import Task, sample_env_tasks, sample_tasks, unsolved_tasks
-from forethought.training.run_folder import RunPaths, held_out_episodes
+from forethought.training.run_folder import RunPaths, held_out_episodes, training_episodes
 
 SKIP_SOLVED_POOL = 20  # --skip-solved draws up to this many candidate tasks per task kept
 
@@ -59,7 +59,8 @@ def _draw_tasks(cfg: EvalConfig, paths: RunPaths, store: Any, env_id: str,
             env.close()
     if store is None:
         raise ValueError("no dataset to draw tasks from: pass --data, or --goal-source env")
-    ids, note = held_out_episodes(paths.run, store.num_episodes)
+    split = held_out_episodes if cfg.goal_split == "held-out" else training_episodes
+    ids, note = split(paths.run, store.num_episodes)
     tasks = sample_tasks(store, ids, n, goal_offset=cfg.goal_offset, seed=cfg.seed)
     return tasks, f"{note}; goal {cfg.goal_offset} env steps ahead in the same episode"
 
@@ -72,6 +73,17 @@ def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
 
     calibration = SurpriseCalibration.load(model_dir)  # a clear error naming surprise-calibrate if missing
     return SurpriseMonitor(model, calibration, on_alarm=(lambda event: "replan") if mode == "replan" else None)
+
+
+def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any]) -> str:
+    """One line naming the protocol, for the report: whose it is and each choice that defines it."""
+    ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
+    goals = (f"goals {cfg.goal_offset} steps ahead in {cfg.goal_split} episodes" if cfg.goal_source == "dataset"
+             else "start and goal sampled by the env")
+    judged = "success at the end" if cfg.success == "final" else "success at any step (latched)"
+    extra = "".join(f", {k}={v}" for k, v in sorted(env_kwargs.items()) if k in ("success", "success_pos"))
+    return (f"{'ours' if ours else 'anchor-style'}: {goals}, budget {cfg.budget}, {judged}"
+            f"{', tasks solved at the start dropped' if cfg.skip_solved else ''}{extra}")
 
 
 def run_eval_from_args(args: argparse.Namespace) -> int:
@@ -126,7 +138,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
                     "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
     if mpc.draft is not None:
         planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
-    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress)
+    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
                                           name=f"mpc-{mpc.planner}", config=planner_info, **common)]
     if cfg.baseline:
@@ -143,6 +155,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         "seed": cfg.seed, "model": str(paths.model.resolve()), "run": str(paths.run) if paths.run else None,
         "data": str(paths.data) if paths.data else None, "env_id": env_id, "env_kwargs": env_kwargs,
         "planner": planner_info, "budget": cfg.budget, "goal_source": cfg.goal_source,
+        "protocol": protocol_name(cfg, env_kwargs),
         "goal_offset": cfg.goal_offset if cfg.goal_source == "dataset" else None, "episodes": len(tasks),
         "tasks_note": tasks_note, "task_filter": task_filter, "tasks": [t.to_dict() for t in tasks], "device": device,
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,

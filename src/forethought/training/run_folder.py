@@ -60,6 +60,22 @@ class RunPaths:
         return cls(model_dir, run_dir, Path(data) if data is not None else None)
 
 
+def training_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[list[int], str]:
+    """The episode ids a run trained on (`train_episodes` of run.json), and where they come from.
+
+    For the anchors' protocol that draws goals from the training file (stable-worldmodel / LeWM's
+    PushT): those tasks test planning with a model that has seen the transitions, not generalization.
+    """
+    run_json = Path(run_dir) / RUN_JSON if run_dir is not None else None
+    if run_json is None or not run_json.is_file():
+        return list(range(num_episodes)), "no run.json next to the model: all episodes of the dataset"
+    ids = read_json(run_json, what="a training run's record", fix=FIX_RUN_JSON).get("train_episodes") or []
+    ids = [int(i) for i in ids if 0 <= int(i) < num_episodes]
+    if not ids:
+        raise ValueError(f"{run_json}: lists no train_episodes. Evaluate with goal_split='held-out', or retrain")
+    return ids, f"training episodes of the run ({run_json}): the model has seen these transitions"
+
+
 def held_out_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[list[int], str]:
     """The held-out episode ids of a training run, and a sentence saying where they come from.
 
