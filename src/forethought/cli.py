@@ -249,6 +249,13 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("benchmark", "forethought.evaluation.benchmark", "add_benchmark_arguments", "forethought.evaluation.benchmark",
+     "run_benchmark_from_args",
+     "collect, train and evaluate every built-in task under ours and the anchors' protocols",
+     "Run each task's recipe (collection policy and size, preset, training steps, planner budget)\n"
+     "end to end and evaluate it under our protocol and the published systems' own (LeWM's latched\n"
+     "success on training goals, stable-worldmodel's Reacher joints, DINO-WM's PointMaze goals).\n"
+     "Resumable; writes a results table with the command of every stage."),
     ("eval", "forethought.evaluation.arguments", "add_eval_arguments", "forethought.evaluation.runner", "run_eval_from_args",
      "measure planning success of a trained model under the honest protocol",
      "Plan toward goal images with model-predictive control and measure success under a fixed\n"
