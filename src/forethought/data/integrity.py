@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +103,8 @@ def _scan(store: EpisodeStore, names: tuple[str, ...], sizes: dict[tuple[str, in
                 sizes[(name, k)] = path.stat().st_size
             except FileNotFoundError:
                 if _required(store, name, k):
-                    damage.append(Damage(name, path, "is missing (zarr would read its rows as zeros)",
+                    what = "entries" if name in INDEX_KEYS else "rows"
+                    damage.append(Damage(name, path, f"is missing (zarr would read its {what} as zeros)",
                                          episodes_in_chunk(store, name, k)))
     return damage
 
@@ -153,14 +155,17 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        what = ("every chunk read, crc32 and episode checksums match" if self.full
-                else "every chunk file present, recorded sizes match")
+        if self.checksummed_episodes == 0:
+            what = "every chunk file present" + (" and decoded" if self.full else "") + "; no checksums recorded"
+        else:
+            what = ("every chunk read, crc32 and episode checksums match" if self.full
+                    else "every chunk file present, recorded sizes match")
         return (f"{self.path}: OK ({'full' if self.full else 'cheap'} check: {self.episodes} episodes, "
                 f"{self.chunk_files} chunk files, {what})")
 
 
 @dataclass
-class _Record:
+class ChecksumRecord:
     """The committed checksum log, indexed: hashes[name][episode], chunks[(name, key)] = [size, crc32]."""
 
     hashes: dict[str, dict[int, str]] = field(default_factory=dict)
@@ -169,7 +174,7 @@ class _Record:
     seeds: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, store: EpisodeStore) -> _Record:
+    def load(cls, store: EpisodeStore) -> ChecksumRecord:
         rec = cls()
         for entry in read_entries(store.path, store.commit_record):
             for name, files in entry.get("chunks", {}).items():
@@ -183,7 +188,7 @@ class _Record:
         return rec
 
 
-def _index_vs_record(store: EpisodeStore, rec: _Record) -> list[Damage]:
+def _index_vs_record(store: EpisodeStore, rec: ChecksumRecord) -> list[Damage]:
     for name, recorded, stored in (("episode_steps", rec.steps, store.episode_lengths),
                                    ("episode_seed", rec.seeds, store.episode_seeds)):
         bad = [i for i, v in recorded.items() if i < store.num_episodes and int(stored[i]) != v]
@@ -210,7 +215,7 @@ def _mismatch(store: EpisodeStore, name: str, k: int) -> Damage:
                   episodes_in_chunk(store, name, k))
 
 
-def _judge(store: EpisodeStore, name: str, k: int, rec: _Record) -> Damage | None:
+def _judge(store: EpisodeStore, name: str, k: int, rec: ChecksumRecord) -> Damage | None:
     """A suspect chunk (size or crc32 changed): damaged unless it decodes and its episodes hash right."""
     _, damage = _decode(store, name, k)
     if damage is not None or name in INDEX_KEYS:  # index values were checked against the log already
@@ -223,9 +228,12 @@ def _judge(store: EpisodeStore, name: str, k: int, rec: _Record) -> Damage | Non
     return None
 
 
-def _stream(store: EpisodeStore, name: str, rec: _Record, suspects: set[int]) -> list[Damage]:
-    """Full check of a row array, one chunk in memory: decode every chunk, hash every episode."""
-    hashes, damage, mismatched = rec.hashes.get(name, {}), [], set()
+def stream_digests(store: EpisodeStore, name: str, wanted: Collection[int] | None = None
+                   ) -> tuple[dict[int, str], list[Damage]]:
+    """Row hashes of the ``wanted`` episodes (default all) of a row array, reading one chunk at a
+    time, and the chunks that cannot be decoded (their episodes get no hash)."""
+    digests: dict[int, str] = {}
+    damage: list[Damage] = []
     starts = store.episode_starts
     ends = starts + store.episode_lengths + 1
     c, length = chunk_rows(store, name), committed_length(store, name)
@@ -239,26 +247,36 @@ def _stream(store: EpisodeStore, name: str, rec: _Record, suspects: set[int]) ->
             continue
         a, b = k * c, min((k + 1) * c, length)
         for e in episodes_in_chunk(store, name, k):
-            if e not in hashes or (e not in hashers and starts[e] < a):  # no record, or a bad chunk before
-                continue
+            if (wanted is not None and e not in wanted) or (e not in hashers and starts[e] < a):
+                continue  # not wanted, or its first chunk could not be decoded
             h = hashers.setdefault(e, hashlib.blake2b(digest_size=8))
             h.update(np.ascontiguousarray(data[max(starts[e], a) - a : min(ends[e], b) - a]).tobytes())
-            if ends[e] <= b and hashers.pop(e).hexdigest() != hashes[e]:
-                mismatched.add(e)
+            if ends[e] <= b:
+                digests[e] = hashers.pop(e).hexdigest()
+    return digests, damage
+
+
+def _stream(store: EpisodeStore, name: str, rec: ChecksumRecord, suspects: set[int]) -> list[Damage]:
+    """Full check of a row array: decode every chunk, hash every episode that has a recorded hash."""
+    hashes = rec.hashes.get(name, {})
+    digests, damage = stream_digests(store, name, hashes)
+    starts, steps = store.episode_starts, store.episode_lengths
     bad_chunks: set[int] = set()
-    for e in sorted(mismatched):
-        chunks = set(chunk_range(store, name, int(starts[e]), int(ends[e])))
-        bad_chunks |= (chunks & suspects) or chunks
+    for e in sorted(e for e, h in digests.items() if h != hashes[e]):
+        chunks = set(chunk_range(store, name, int(starts[e]), int(starts[e] + steps[e] + 1)))
+        bad_chunks |= (chunks & suspects) or chunks  # the file whose crc32 changed, if one did
     return damage + [_mismatch(store, name, k) for k in sorted(bad_chunks)]
 
 
-def find_damage(store: EpisodeStore, full: bool = False) -> tuple[list[Damage], VerifyReport]:
-    """Every damaged file found by the cheap (or full) check, and what was checked."""
+def find_damage(store: EpisodeStore, full: bool = False, *, ignore_log: bool = False
+                ) -> tuple[list[Damage], VerifyReport]:
+    """Every damaged file found by the cheap (or full) check, and what was checked (``ignore_log``:
+    check the data as if it had no checksums, for rebuilding a damaged log)."""
     sizes: dict[tuple[str, int], int] = {}
     damage = find_missing(store, sizes)
     if damage:
         return damage, VerifyReport(store.path, full, store.num_episodes, len(sizes), 0)
-    rec = _Record.load(store)
+    rec = ChecksumRecord() if ignore_log else ChecksumRecord.load(store)
     report = VerifyReport(store.path, full, store.num_episodes, len(sizes), len(rec.hashes.get("action", {})))
     if damage := _index_vs_record(store, rec):
         return damage, report

@@ -71,9 +71,10 @@ _MIN_ROW_CAPACITY = 1024
 class EpisodeStore:
     """A folder of episodes. Create with :meth:`create`, open with :meth:`open`."""
 
-    def __init__(self, path: Path, group: Any, mode: str, lock_fd: int | None) -> None:
+    def __init__(self, path: Path, group: Any, mode: str, lock_fd: int | None, check: bool = True) -> None:
         # Use create()/open(); the constructor assumes a validated folder.
         self.path = path
+        self._check = check
         self._group = group
         self._mode = mode
         self._lock_fd = lock_fd
@@ -140,13 +141,14 @@ class EpisodeStore:
                 raise DatasetError(f"{path} is being written by another process") from None
         group = zarr.open_group(str(path), mode="r+" if mode == "a" else "r")
         check_arrays(path, group)
-        store = cls(path, group, mode, lock_fd)
-        if check:
-            try:
+        try:
+            store = cls(path, group, mode, lock_fd, check)
+            if check:
                 check_presence(store)
-            except DatasetCorruptError:
-                store.close()
-                raise
+        except DatasetCorruptError:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
         return store
 
     def close(self) -> None:
@@ -168,10 +170,15 @@ class EpisodeStore:
             self._arrays = self._open_arrays()
         self._commit = CommitRecord.read(self.path)
         self._num_episodes, self._num_rows = self._commit.num_episodes, self._commit.num_rows
-        n = self._num_episodes
-        self._starts = np.asarray(self._arrays["episode_start"][:n], dtype=np.int64)
-        self._steps = np.asarray(self._arrays["episode_steps"][:n], dtype=np.int64)
-        self._seeds = np.asarray(self._arrays["episode_seed"][:n], dtype=np.int64)
+        self._starts, self._steps, self._seeds = (self._read_index(k) for k in INDEX_KEYS)
+
+    def _read_index(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self._arrays[name][: self._num_episodes], dtype=np.int64)
+        except DatasetCorruptError:
+            if self._check:
+                raise
+            return np.zeros(self._num_episodes, np.int64)  # opened to repair: the checks name the file
 
     # ---- properties ----------------------------------------------------------------------
     @property
