@@ -144,3 +144,13 @@ def test_rehash_refuses_data_that_does_not_match_its_checksums(tiny_dataset, tmp
         store.array("action")[5] = np.float32(0.5)
     with pytest.raises(DatasetCorruptError, match=r"action chunk file .*action/c/0/0 does not match the checksums"):
         rehash(ds)
+
+
+def test_truncated_chunk_without_checksums_is_named_when_train_reads_it(tiny_dataset, tmp_path, capsys):
+    ds = copy_of(tiny_dataset, tmp_path / "ds")
+    strip_checksums(ds)  # no recorded size: only reading the chunk finds the damage
+    damage_file(ds / "obs/c/1/0/0/0", "truncated")
+    with pytest.warns(UserWarning, match=r"12 of 12 episodes have no checksums .*--rehash` adds checksums"):
+        assert main(COMMANDS["train"](ds, False)) == 2
+    err = capsys.readouterr().err
+    assert f"obs chunk file {ds / 'obs/c/1/0/0/0'} cannot be decoded" in err and "--repair" in err, err

@@ -118,3 +118,12 @@ def test_repair_of_an_intact_dataset_changes_nothing(tiny_dataset, tmp_path):
     before = _chunk_bytes(ds)
     assert main(collect_command(ds) + ["--resume", "--repair"]) == 0
     assert _chunk_bytes(ds) == before
+
+
+def test_repair_with_a_damaged_checksum_log_too_rebuilds_the_log(tiny_dataset, tmp_path):
+    ds = copy_of(tiny_dataset, tmp_path / "ds")
+    damage_file(ds / "checksums.jsonl", "flipped")
+    damage_file(ds / "obs/c/2/0/0/0", "missing")
+    assert main(collect_command(ds) + ["--resume", "--repair"]) == 0
+    _assert_same_episodes(ds, tiny_dataset)
+    assert verify(EpisodeStore.open(ds), full=True).checksummed_episodes == 12

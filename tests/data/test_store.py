@@ -181,3 +181,13 @@ def test_batch_append_is_all_or_nothing(tmp_path):
     assert store.append_episodes([good, make_episode(12, 2)]) == [len(LENGTHS), len(LENGTHS) + 1]
     r = EpisodeStore.open(tmp_path / "ds")
     assert r.episode(len(LENGTHS)).equals(good) and r.episode(len(LENGTHS) - 1).equals(eps[-1])
+
+
+def test_stats_of_some_episodes_use_only_their_rows(tmp_path):
+    store, eps = build_store(tmp_path / "ds")
+    sub = store.compute_stats(episodes=[1, 4])
+    actions = np.concatenate([eps[1].action[:-1], eps[4].action[:-1]])  # padding rows excluded
+    np.testing.assert_allclose(sub.action.mean, actions.mean(axis=0))
+    np.testing.assert_allclose(sub.state.mean, np.concatenate([eps[1].state, eps[4].state]).mean(axis=0))
+    assert sub.action.count == len(actions)
+    assert store.compute_stats(episodes=range(len(eps))) == store.compute_stats()

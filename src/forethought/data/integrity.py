@@ -350,19 +350,27 @@ class CheckedArray:
         self._store, self.name, self.zarr = store, name, array
 
     def __getitem__(self, key: Any) -> Any:
-        try:
-            return self.zarr[key]
-        except Exception as err:
-            explained = self._explain(key)
-            if explained is None:
-                raise
-            raise explained from err
+        return self._read(self.zarr.__getitem__, key)
+
+    def get_orthogonal_selection(self, selection: Any, **kwargs: Any) -> Any:
+        return self._read(lambda key: self.zarr.get_orthogonal_selection(key, **kwargs), selection)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.zarr[key] = value
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr == "zarr":  # not set yet (copying, unpickling)
+            raise AttributeError(attr)
         return getattr(self.zarr, attr)
+
+    def _read(self, read: Any, key: Any) -> Any:
+        try:
+            return read(key)
+        except Exception as err:
+            explained = self._explain(key)
+            if explained is None:
+                raise
+            raise explained from err
 
     def __len__(self) -> int:
         return int(self.zarr.shape[0])

@@ -9,7 +9,8 @@ again exactly as ``collect`` made them (episode ``i``: env reset and policy rng 
 hashes as recorded, and, where no hash was recorded, the same rows as the arrays that are intact.
 A re-collection that differs (the env, the policy or a package changed) is refused and nothing is
 written. Otherwise the damaged files are deleted and the episodes' rows are written back in place:
-later episodes are kept as they are, never truncated. A full check must pass afterwards.
+later episodes are kept as they are, never truncated. A damaged checksum log is rebuilt from the
+repaired data (as ``--rehash`` would). A full check must pass afterwards.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _complete(values: dict[int, int], n: int) -> np.ndarray | None:
     return np.array([values[i] for i in range(n)], np.int64) if all(i in values for i in range(n)) else None
 
 
-def _repair_index(store: EpisodeStore, damage: list[Damage], seed: int | None) -> None:
+def _repair_index(store: EpisodeStore, damage: list[Damage], seed: int | None, rec: ChecksumRecord) -> None:
     """Rebuild ``episode_start/steps/seed`` from the log or the intact index arrays."""
-    n, rows, rec = store.num_episodes, store.num_rows, ChecksumRecord.load(store)
+    n, rows = store.num_episodes, store.num_rows
     starts = store.episode_starts
     steps_options = [_complete(rec.steps, n), store.episode_lengths, np.diff(np.append(starts, rows)) - 1]
     steps = next((s for s in steps_options if s is not None and (s >= 1).all() and int((s + 1).sum()) == rows
@@ -94,14 +95,32 @@ def repair(store: EpisodeStore, *, env_id: str, env_kwargs: dict[str, Any], poli
     The arguments are ``collect``'s, already checked against ``meta.json``. Raises
     :class:`DatasetError` (nothing written) when an affected episode cannot be reproduced.
     """
-    damage, _ = find_damage(store, full=True)
+    try:
+        rec = ChecksumRecord.load(store)
+        log_ok = True
+    except DatasetCorruptError as err:  # the log itself: repair against the intact arrays, then rebuild it
+        if not all(d.array in LOG_FILES for d in err.damage):
+            raise
+        rec, log_ok = ChecksumRecord(), False
+    damage, _ = find_damage(store, full=True, ignore_log=not log_ok)
     if any(d.array in INDEX_KEYS for d in damage):
-        _repair_index(store, damage, seed)
-        damage, _ = find_damage(store, full=True)
+        _repair_index(store, damage, seed, rec)
+        damage, _ = find_damage(store, full=True, ignore_log=not log_ok)
     damage = [d for d in damage if d.array in ROW_KEYS]
     episodes = sorted({e for d in damage for e in d.episodes})
-    if not episodes:
-        return []
+    if episodes:
+        _recollect(store, damage, episodes, rec, env_id=env_id, env_kwargs=env_kwargs, policy=policy,
+                   policy_kwargs=policy_kwargs, seed=seed, steps=steps)
+    if not log_ok:
+        _write_checksums(store)
+    verify(store, full=True)
+    return episodes
+
+
+def _recollect(store: EpisodeStore, damage: list[Damage], episodes: list[int], rec: ChecksumRecord, *,
+               env_id: str, env_kwargs: dict[str, Any], policy: str, policy_kwargs: dict[str, Any], seed: int,
+               steps: int) -> None:
+    """Collect ``episodes`` again, check them against the record, and write them over the damage."""
     wrong_seed = [e for e in episodes if int(store.episode_seeds[e]) != seed + e]
     if wrong_seed:
         raise DatasetError(f"{store.path}: cannot repair episodes {episode_ranges(wrong_seed)}: they were not "
@@ -113,7 +132,7 @@ def repair(store: EpisodeStore, *, env_id: str, env_kwargs: dict[str, Any], poli
         new = {e: rollout(env, pol, seed + e, steps) for e in episodes}
     finally:
         env.close()
-    rec, damaged = ChecksumRecord.load(store), {(d.array, e) for d in damage for e in d.episodes}
+    damaged = {(d.array, e) for d in damage for e in d.episodes}
     for e, ep in new.items():
         why = _differs(store, e, ep, rec, damaged)
         if why is not None:
@@ -136,8 +155,6 @@ def repair(store: EpisodeStore, *, env_id: str, env_kwargs: dict[str, Any], poli
     span = (int(starts[episodes[0]]), int(starts[episodes[-1]] + store.episode_lengths[episodes[-1]] + 1))
     _record(store, {"repair": episodes, "chunks": written_chunks(store, {n: span for n in ROW_KEYS
                                                                          if n in store.array_names})})
-    verify(store, full=True)
-    return episodes
 
 
 def rehash(path: Any) -> VerifyReport:
@@ -158,20 +175,26 @@ def rehash(path: Any) -> VerifyReport:
             damage, _ = find_damage(store, full=True, ignore_log=True)
         if damage:
             raise corrupt_error(store.path, store.meta, store.num_episodes, damage)
-        names = [n for n in ROW_KEYS + INDEX_KEYS if n in store.array_names]
-        for name in names:  # datasets written before checksums have no file for an all-zero chunk
-            c, length, arr = chunk_rows(store, name), committed_length(store, name), store.array(name)
-            for k in range(-(-length // c)):
-                if not chunk_path(store, name, k).is_file():
-                    arr[k * c : min((k + 1) * c, length)] = np.asarray(arr[k * c : min((k + 1) * c, length)])
-        n, rows = store.num_episodes, store.num_rows
-        hashes = {name: stream_digests(store, name)[0] for name in names if name in ROW_KEYS}
-        entry = {"episodes": [0, n], "rows": [0, rows], "steps": store.episode_lengths.tolist(),
-                 "seeds": store.episode_seeds.tolist(), "hashes": {k: [v[e] for e in range(n)] for k, v in hashes.items()},
-                 "chunks": written_chunks(store, {k: (0, committed_length(store, k)) for k in names})}
-        record = replace_log(store.path, store.commit_record, [entry])
-        store._recommit(record)
-        remove_unused_logs(store.path, record)
+        _write_checksums(store)
         return verify(store, full=True)
     finally:
         store.close()
+
+
+def _write_checksums(store: EpisodeStore) -> None:
+    """Record checksums of every episode as the data reads now, in a new log (and write the chunk
+    files of all-zero chunks, which datasets written before checksums lack)."""
+    names = [n for n in ROW_KEYS + INDEX_KEYS if n in store.array_names]
+    for name in names:  # datasets written before checksums have no file for an all-zero chunk
+        c, length, arr = chunk_rows(store, name), committed_length(store, name), store.array(name)
+        for k in range(-(-length // c)):
+            if not chunk_path(store, name, k).is_file():
+                arr[k * c : min((k + 1) * c, length)] = np.asarray(arr[k * c : min((k + 1) * c, length)])
+    n, rows = store.num_episodes, store.num_rows
+    hashes = {name: stream_digests(store, name)[0] for name in names if name in ROW_KEYS}
+    entry = {"episodes": [0, n], "rows": [0, rows], "steps": store.episode_lengths.tolist(),
+             "seeds": store.episode_seeds.tolist(), "hashes": {k: [v[e] for e in range(n)] for k, v in hashes.items()},
+             "chunks": written_chunks(store, {k: (0, committed_length(store, k)) for k in names})}
+    record = replace_log(store.path, store.commit_record, [entry])
+    store._recommit(record)
+    remove_unused_logs(store.path, record)

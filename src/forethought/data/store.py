@@ -60,11 +60,10 @@ from forethought.data.episode import Episode
 from forethought.data.errors import DatasetCorruptError, DatasetError
 from forethought.data.integrity import CheckedArray, check_presence, commit_entry
 from forethought.data.layout import (FORMAT_VERSION, check_arrays, check_folder, check_zarr_local_store_is_atomic,
-                                     create_arrays, dataset_meta, package_versions)
+                                     create_arrays, dataset_meta)
 from forethought.data.normalization import NormStats, Normalizer
 
-__all__ = ["EpisodeStore", "DatasetError", "DatasetCorruptError", "FORMAT_VERSION", "ROW_KEYS", "INDEX_KEYS",
-           "package_versions"]
+__all__ = ["EpisodeStore", "DatasetError", "DatasetCorruptError", "FORMAT_VERSION", "ROW_KEYS", "INDEX_KEYS"]
 _MIN_ROW_CAPACITY = 1024
 
 
