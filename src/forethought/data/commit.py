@@ -74,6 +74,11 @@ class CommitRecord:
     log: LogPointer | None = None
 
     @classmethod
+    def new(cls) -> CommitRecord:
+        """The record of a new, empty dataset: checksums from its first episode."""
+        return cls(0, 0, LogPointer(LOG_FILES[0], 0, 0, 0, 0))
+
+    @classmethod
     def read(cls, folder: Path) -> CommitRecord:
         path = folder / COMMIT_FILE
         try:

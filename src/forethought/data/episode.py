@@ -128,7 +128,8 @@ class Episode:
             raise DatasetError(f"{where}: obs rows have shape {tuple(self.obs.shape[1:])}, the dataset stores "
                                f"{tuple(lay['obs_shape'])}")
         if self.obs.dtype != np.dtype(lay["obs_dtype"]):
-            raise DatasetError(f"{where}: obs dtype is {self.obs.dtype}, the dataset stores {np.dtype(lay['obs_dtype'])}")
+            raise DatasetError(f"{where}: obs dtype is {self.obs.dtype}, the dataset stores "
+                               f"{np.dtype(lay['obs_dtype'])}")
         if self.action.shape[1] != lay["action_dim"]:
             raise DatasetError(f"{where}: action has dimension {self.action.shape[1]}, the dataset stores "
                                f"{lay['action_dim']}")
@@ -136,7 +137,8 @@ class Episode:
             raise DatasetError(f"{where}: the dataset {'stores' if has_state else 'has no'} state but the "
                                f"episode {'has none' if self.state is None else 'has one'}")
         if self.state is not None and self.state.shape[1] != lay["state_dim"]:
-            raise DatasetError(f"{where}: state has dimension {self.state.shape[1]}, the dataset stores {lay['state_dim']}")
+            raise DatasetError(f"{where}: state has dimension {self.state.shape[1]}, the dataset stores "
+                               f"{lay['state_dim']}")
         bad = self.first_non_finite()
         if bad is not None:
             raise DatasetError(f"{where}: {bad[0]} contains NaN or inf at step {bad[1]}; refused")

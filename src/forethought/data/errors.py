@@ -94,7 +94,8 @@ def corrupt_error(path: Path, meta: dict[str, Any], num_episodes: int,
     """The error for ``damage`` found in the dataset at ``path``, with what to do about it."""
     lines = []
     for d in damage[:5]:
-        eps = f"episodes {episode_ranges(d.episodes)} ({len(d.episodes)} of {num_episodes})" if d.episodes else "no episode"
+        eps = (f"episodes {episode_ranges(d.episodes)} ({len(d.episodes)} of {num_episodes})" if d.episodes
+               else "no episode")
         lines.append(f"{d.array} chunk file {d.path} {d.problem}; {eps} affected")
     if len(damage) > 5:
         lines.append(f"and {len(damage) - 5} more damaged files")

@@ -66,14 +66,17 @@ def chunk_range(store: EpisodeStore, name: str, begin: int, end: int) -> range:
     return range(begin // c, (end - 1) // c + 1) if end > begin else range(0)
 
 
-def episodes_in_chunk(store: EpisodeStore, name: str, k: int) -> tuple[int, ...]:
-    """Committed episodes with rows (or index entries) in chunk ``k`` of ``name``."""
+def episodes_in_chunk(store: EpisodeStore, name: str, k: int,
+                      bounds: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, ...]:
+    """Committed episodes with rows (or index entries) in chunk ``k`` of ``name`` (``bounds``: the
+    episodes' first rows and ends, when the caller has them)."""
     c = chunk_rows(store, name)
     a, b = k * c, min((k + 1) * c, committed_length(store, name))
     if name in INDEX_KEYS:
         return tuple(range(a, b))
-    starts = store.episode_starts
-    ends = starts + store.episode_lengths + 1
+    if bounds is None:
+        bounds = (store.episode_starts, store.episode_starts + store.episode_lengths + 1)
+    starts, ends = bounds
     return tuple(range(int(np.searchsorted(ends, a, "right")), int(np.searchsorted(starts, b, "left"))))
 
 
@@ -246,7 +249,7 @@ def stream_digests(store: EpisodeStore, name: str, wanted: Collection[int] | Non
                 hashers.pop(e, None)
             continue
         a, b = k * c, min((k + 1) * c, length)
-        for e in episodes_in_chunk(store, name, k):
+        for e in episodes_in_chunk(store, name, k, (starts, ends)):
             if (wanted is not None and e not in wanted) or (e not in hashers and starts[e] < a):
                 continue  # not wanted, or its first chunk could not be decoded
             h = hashers.setdefault(e, hashlib.blake2b(digest_size=8))

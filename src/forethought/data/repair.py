@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from forethought.data.collect import _make_env, _make_policy, rollout
-from forethought.data.commit import INDEX_KEYS, LOG_FILES, ROW_KEYS, append_entry, remove_unused_logs, replace_log, row_digest
+from forethought.data.commit import (INDEX_KEYS, LOG_FILES, ROW_KEYS, append_entry, remove_unused_logs, replace_log,
+                                     row_digest)
 from forethought.data.episode import Episode
 from forethought.data.errors import Damage, DatasetCorruptError, DatasetError, corrupt_error, episode_ranges
 from forethought.data.integrity import (ChecksumRecord, VerifyReport, chunk_path, chunk_rows, committed_length,
@@ -65,7 +66,8 @@ def _repair_index(store: EpisodeStore, damage: list[Damage], seed: int | None, r
     store.refresh()
 
 
-def _differs(store: EpisodeStore, e: int, ep: Episode, rec: ChecksumRecord, damaged: set[tuple[str, int]]) -> str | None:
+def _differs(store: EpisodeStore, e: int, ep: Episode, rec: ChecksumRecord,
+             damaged: set[tuple[str, int]]) -> str | None:
     """How re-collected episode ``e`` differs from what the dataset recorded, or None."""
     if ep.num_steps != int(store.episode_lengths[e]):
         return f"{ep.num_steps} steps where the dataset recorded {store.episode_lengths[e]}"

@@ -38,9 +38,7 @@ Process crashes (SIGKILL, OOM, exceptions) are covered. For power loss the commi
 fsynced, but chunk data is left to the OS unless ``durable=True`` (``os.sync()`` before each
 commit). One writer at a time: mode ``"a"`` takes an advisory ``flock`` on ``writer.lock``.
 
-Damage after the fact (a deleted or truncated chunk file, flipped bytes) is found by
-:mod:`forethought.data.integrity`: opening checks that every chunk file the committed rows need
-exists, every read names a chunk file that cannot be decoded, and ``verify`` checks the checksums.
+Damage after the fact (deleted or truncated chunk files, flipped bytes): :mod:`forethought.data.integrity`.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from forethought._atomic import atomic_write_json, remove_stale
-from forethought.data.commit import INDEX_KEYS, LOG_FILES, ROW_KEYS, CommitRecord, LogPointer, append_entry, truncate_log
+from forethought.data.commit import INDEX_KEYS, ROW_KEYS, CommitRecord, append_entry, truncate_log
 from forethought.data.episode import Episode
 from forethought.data.errors import DatasetCorruptError, DatasetError
 from forethought.data.integrity import CheckedArray, check_presence, commit_entry
@@ -86,7 +84,8 @@ class EpisodeStore:
         # Every chunk is written, even an all-zero one (zarr skips those by default), so a missing
         # chunk file is always damage (forethought.data.integrity).
         cfg = {"write_empty_chunks": True}
-        return {k: CheckedArray(self, k, self._group[k].with_config(cfg)) for k in ROW_KEYS + INDEX_KEYS if k in self._group}
+        names = [k for k in ROW_KEYS + INDEX_KEYS if k in self._group]
+        return {k: CheckedArray(self, k, self._group[k].with_config(cfg)) for k in names}
 
     # ---- creation and opening ------------------------------------------------------------
     @classmethod
@@ -114,7 +113,7 @@ class EpisodeStore:
         layout = create_arrays(group, obs_shape, obs_dtype, action_dim, state_dim)
         atomic_write_json(path / "meta.json", dataset_meta(meta, layout))
         # The commit record is written last: its presence means creation finished.
-        CommitRecord(0, 0, LogPointer(LOG_FILES[0], 0, 0, 0, 0)).write(path)
+        CommitRecord.new().write(path)
         return cls.open(path, mode="a")
 
     @classmethod
@@ -193,7 +192,7 @@ class EpisodeStore:
         return self._commit
 
     def _recommit(self, record: CommitRecord) -> None:
-        """Replace ``commit.json`` with ``record`` (repairs and rehashes; appends do it themselves)."""
+        """Replace ``commit.json`` with ``record`` (appends, repairs, rehashes)."""
         record.write(self.path)
         self._commit = record
 
@@ -289,7 +288,8 @@ class EpisodeStore:
         if not episodes:
             return []
         for j, ep in enumerate(episodes):
-            ep.check_fits(self.layout, self.has_state, f"episode {self._num_episodes + j} (to be appended to {self.path})")
+            where = f"episode {self._num_episodes + j} (to be appended to {self.path})"
+            ep.check_fits(self.layout, self.has_state, where)
         i0, r0 = self._num_episodes, self._num_rows
         steps = np.array([ep.num_steps for ep in episodes], dtype=np.int64)
         starts = r0 + np.concatenate([[0], np.cumsum(steps + 1)[:-1]]).astype(np.int64)
