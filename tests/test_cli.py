@@ -11,7 +11,7 @@ import pytest
 
 from forethought.cli import main
 
-COMMANDS = ["envs", "collect", "info", "import-minari", "export-minari", "train", "eval"]
+COMMANDS = ["envs", "collect", "info", "verify", "import-minari", "export-minari", "train", "eval"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

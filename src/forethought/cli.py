@@ -18,6 +18,7 @@ The loop, one command a step:
   forethought envs                                   list the built-in environments
   forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 200 --out data/tworoom
   forethought info data/tworoom                      what a dataset holds
+  forethought verify data/tworoom --full             check every byte of a dataset against its checksums
   forethought train --data data/tworoom --preset small --out runs/tworoom
   forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
   forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
@@ -95,6 +96,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         resume=args.resume,
+        repair=args.repair,
         progress=not args.quiet,
     )
     _print_summary(summary)
@@ -116,6 +118,7 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
             "  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 2000 --steps 100 --out data/tworoom\n"
             "  forethought collect --env forethought/PushT-v0 --policy pusht --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume   # after a crash\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair   # damaged chunks\n"
             "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id"
         ),
         formatter_class=_Formatter,
@@ -134,6 +137,9 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="parallel environment processes (one core each)")
     p.add_argument("--seed", type=int, default=0, help="base seed: episode i uses SEED + i")
     p.add_argument("--resume", action="store_true", help="continue an interrupted dataset instead of refusing it")
+    p.add_argument("--repair", action="store_true",
+                   help="with --resume: first re-collect, in place, the episodes whose chunk files are missing or "
+                        "corrupt (checked to be bit-identical to what was recorded); see `forethought verify`")
     p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
 
@@ -149,9 +155,13 @@ def _print_summary(summary: dict) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from forethought.data import EpisodeStore
+    from forethought.data.integrity import verify
 
     store = EpisodeStore.open(args.path)
+    report = verify(store, full=args.verify)
     summary = store.summary()
+    summary["integrity"] = ("full check passed" if args.verify else "chunk files present, sizes match") + (
+        "; no checksums (`forethought verify --rehash` adds them)" if report.checksummed_episodes < len(store) else "")
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -165,12 +175,63 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
         "info",
         help="summarize a dataset",
         description="Print what a dataset holds: environment, episodes, steps, spaces, size on disk.",
-        epilog="example:\n  forethought info data/tworoom --json",
+        epilog="examples:\n  forethought info data/tworoom --json\n  forethought info data/tworoom --verify",
         formatter_class=_Formatter,
     )
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--verify", action="store_true",
+                   help="also read every chunk and check the checksums (as `forethought verify --full`)")
     p.set_defaults(func=_cmd_info)
+
+
+# --------------------------------------------------------------------------- verify
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from forethought.data import EpisodeStore
+    from forethought.data.integrity import verify
+    from forethought.data.repair import rehash
+
+    if args.rehash:
+        report = rehash(args.path)
+        print(f"{args.path}: checksums recorded for {report.episodes} episodes")
+    else:
+        report = verify(EpisodeStore.open(args.path), full=args.full)
+    print(report.line())
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check a dataset for missing or corrupt chunk files",
+        description=(
+            "Check that a dataset reads back as it was written. The cheap check (default) looks for\n"
+            "every chunk file the committed episodes need and compares each file's size with the one\n"
+            "recorded when it was written; --full also reads every chunk and compares the crc32 of\n"
+            "every file and the hash of every episode's rows with the record (the time of reading the\n"
+            "whole dataset once). A damaged file is named with the array, the episodes it holds and the\n"
+            "fix; the exit status is 2. Datasets written before checksums are checked for missing and\n"
+            "undecodable files only; --rehash records checksums of the data as it reads now."
+        ),
+        epilog=(
+            "examples:\n"
+            "  forethought verify data/tworoom                 # cheap: seconds even for large datasets\n"
+            "  forethought verify data/tworoom --full          # every byte against its checksums\n"
+            "  forethought verify data/old --rehash            # add checksums to a dataset written before them\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair\n"
+            "                                                  # re-collect damaged episodes in place\n\n"
+            "exit status: 0 intact, 2 damaged (or not a dataset)."
+        ),
+        formatter_class=_Formatter,
+    )
+    p.add_argument("path", type=Path, help="dataset folder")
+    p.add_argument("--full", action="store_true", help="read every chunk and check every checksum")
+    p.add_argument("--rehash", action="store_true",
+                   help="record checksums of the data as it reads now (after a full check of what can be checked); "
+                        "for datasets written before checksums, or with a damaged checksum log")
+    p.set_defaults(func=_cmd_verify)
 
 
 # --------------------------------------------------------------------------- minari
@@ -302,6 +363,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_envs,
     _add_collect,
     _add_info,
+    _add_verify,
     _add_minari,
     _add_library_commands,
 )

@@ -58,3 +58,62 @@ def pixel_store(tmp_path):
     store.save_stats()
     store.close()
     return tmp_path / "ds", eps
+
+
+# ---- damaged datasets (integrity, repair and non-finite tests) ----------------------------------
+COLLECT = dict(episodes=12, steps=10, seed=7)  # episode lengths 10,10,10,10,3,4,...,10: 104 rows
+OBS_CHUNK_ROWS = 16  # obs chunks of 16 rows (8x8x3 pixels), so damage hits a few episodes, not all
+
+
+def collect_command(path: Path) -> list[str]:
+    """The `forethought collect` arguments that made (and re-make) the tiny dataset at ``path``."""
+    from .tiny_env import ENV_ID
+
+    return ["collect", "--env", ENV_ID, "--out", str(path), "--episodes", str(COLLECT["episodes"]),
+            "--steps", str(COLLECT["steps"]), "--seed", str(COLLECT["seed"]), "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A deterministic dataset collected from the tiny env (do not modify: copy it with ``copy_of``)."""
+    import forethought.data.layout as layout
+    from forethought.data.collect import collect
+
+    from .tiny_env import ENV_ID
+
+    path = tmp_path_factory.mktemp("pristine") / "ds"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(layout, "_OBS_CHUNK_BYTES", 8 * 8 * 3 * OBS_CHUNK_ROWS)
+        collect(ENV_ID, path, progress=False, **COLLECT)
+    return path
+
+
+def copy_of(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def damage_file(path: Path, kind: str) -> None:
+    """Damage one file: ``missing`` (deleted), ``truncated`` (first half kept), ``flipped`` (a byte inverted)."""
+    if kind == "missing":
+        path.unlink()
+        return
+    data = bytearray(path.read_bytes())
+    if kind == "truncated":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+
+def strip_checksums(path: Path) -> None:
+    """Make ``path`` look like a dataset written before checksums (no log, no pointer to one)."""
+    import json
+
+    commit = json.loads((path / "commit.json").read_text())
+    commit.pop("checksums")
+    (path / "commit.json").write_text(json.dumps(commit))
+    for log in path.glob("checksums*.jsonl"):
+        log.unlink()

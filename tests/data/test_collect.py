@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from forethought.data.collect import collect, moving_fraction
+from forethought.data.integrity import verify
 from forethought.data.store import DatasetError, EpisodeStore
 
 from .conftest import build_store
@@ -135,6 +136,7 @@ def test_sigkill_mid_run_keeps_committed_episodes_and_resume_finishes(tmp_path):
     killed = EpisodeStore.open(out)
     n = len(killed)
     assert 5 <= n < 60, n
+    assert verify(killed, full=True).checksummed_episodes == n  # the checksum log survives the kill too
     reference = EpisodeStore.open(ref)
     for i in range(n):
         assert killed.episode(i).equals(reference.episode(i)), f"committed episode {i} damaged"
@@ -142,6 +144,7 @@ def test_sigkill_mid_run_keeps_committed_episodes_and_resume_finishes(tmp_path):
     s = collect(ENV_ID, out, progress=False, resume=True, workers=2, **kw)
     assert s["collected_this_run"] == 60 - n
     assert_same_dataset(ref, out)
+    assert verify(EpisodeStore.open(out), full=True).checksummed_episodes == 60
 
 
 def test_non_box_action_space_refused(tmp_path):

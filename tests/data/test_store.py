@@ -133,7 +133,8 @@ def test_capacity_grows_geometrically_and_logical_length_lives_in_commit(tmp_pat
     # Over-allocated (so zarr.json is not rewritten on every append) ...
     assert store.array("obs").shape[0] >= 1024 > store.num_rows
     commit = json.loads((tmp_path / "ds" / "commit.json").read_text())
-    assert commit == {"num_episodes": store.num_episodes, "num_rows": store.num_rows}
+    assert commit["num_episodes"] == store.num_episodes and commit["num_rows"] == store.num_rows
+    assert set(commit) == {"num_episodes", "num_rows", "checksums"}  # no array size in the commit record
     store.truncate_to_committed()  # ... and trimmed when a writer finishes
     assert store.array("obs").shape[0] == store.num_rows
 
@@ -180,3 +181,13 @@ def test_batch_append_is_all_or_nothing(tmp_path):
     assert store.append_episodes([good, make_episode(12, 2)]) == [len(LENGTHS), len(LENGTHS) + 1]
     r = EpisodeStore.open(tmp_path / "ds")
     assert r.episode(len(LENGTHS)).equals(good) and r.episode(len(LENGTHS) - 1).equals(eps[-1])
+
+
+def test_stats_of_some_episodes_use_only_their_rows(tmp_path):
+    store, eps = build_store(tmp_path / "ds")
+    sub = store.compute_stats(episodes=[1, 4])
+    actions = np.concatenate([eps[1].action[:-1], eps[4].action[:-1]])  # padding rows excluded
+    np.testing.assert_allclose(sub.action.mean, actions.mean(axis=0))
+    np.testing.assert_allclose(sub.state.mean, np.concatenate([eps[1].state, eps[4].state]).mean(axis=0))
+    assert sub.action.count == len(actions)
+    assert store.compute_stats(episodes=range(len(eps))) == store.compute_stats()

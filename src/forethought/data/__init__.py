@@ -12,7 +12,9 @@ from forethought._lazy import lazy_exports
 _EXPORTS = {
     "Episode": "forethought.data.episode",
     "EpisodeStore": "forethought.data.store",
-    "DatasetError": "forethought.data.store",
+    "DatasetError": "forethought.data.errors",
+    "DatasetCorruptError": "forethought.data.errors",
+    "verify": "forethought.data.integrity",
     "NormStats": "forethought.data.normalization",
     "Normalizer": "forethought.data.normalization",
     "WindowDataset": "forethought.data.windows",

@@ -8,7 +8,9 @@ its own env and policy and one BLAS/OpenMP/torch thread. The main process is the
 keeps a reorder buffer and appends episodes strictly in index order, committing each one as soon
 as it is next (see :mod:`forethought.data.store` for the crash-safety argument). After a crash, ``resume=True``
 checks that env, spaces, policy, seed and step limit match, trims uncommitted rows and continues
-from the next index, producing the same dataset as an uninterrupted run.
+from the next index, producing the same dataset as an uninterrupted run. ``repair=True`` first
+re-collects, in place, the episodes whose chunk files are missing or corrupt
+(:mod:`forethought.data.repair`), which the same determinism makes possible.
 """
 
 from __future__ import annotations
@@ -227,11 +229,13 @@ def collect(
     workers: int = 1,
     seed: int = 0,
     resume: bool = False,
+    repair: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Collect ``episodes`` episodes of at most ``steps`` env steps into the dataset ``out``.
 
-    Returns the summary dict (episodes, env steps, rows, bytes on disk, episodes/s, ...).
+    ``repair=True`` (with ``resume=True``) first re-collects damaged episodes of the existing
+    dataset in place. Returns the summary dict (episodes, env steps, rows, bytes on disk, episodes/s, ...).
     """
     from forethought._progress import progress as progress_bar
 
@@ -240,6 +244,8 @@ def collect(
             f"collect: episodes, steps and workers must be >= 1, got {episodes}, {steps}, {workers}"
         )
     policy_kwargs, env_kwargs, out = dict(policy_kwargs or {}), dict(env_kwargs or {}), Path(out)
+    if repair and not resume:
+        raise ValueError("collect: repair=True (--repair) mends an existing dataset and needs resume=True (--resume)")
 
     env = _make_env(env_id, env_kwargs)
     from gymnasium import spaces
@@ -267,10 +273,18 @@ def collect(
             f"{out} already exists and is not empty; pass resume=True (--resume) to continue it, "
             "or choose a new folder"
         )
+    repaired: list[int] = []
     if exists:
-        store = EpisodeStore.open(out, mode="a")
+        store = EpisodeStore.open(out, mode="a", check=not repair)
         _check_resume(store, _jsonable(meta))
         store.truncate_to_committed()
+        if repair:
+            from forethought.data.repair import repair as repair_store
+
+            repaired = repair_store(store, env_id=env_id, env_kwargs=env_kwargs, policy=policy,
+                                    policy_kwargs=policy_kwargs, seed=seed, steps=steps)
+    elif repair:
+        raise DatasetError(f"collect: {out} does not exist, there is nothing to repair; drop --repair to create it")
     else:
         store = EpisodeStore.create(
             out,
@@ -304,6 +318,7 @@ def collect(
     summary = store.summary()
     summary.update(
         collected_this_run=collected,
+        **({"repaired_episodes": len(repaired)} if repair else {}),
         seconds=round(elapsed, 3),
         episodes_per_s=round(collected / elapsed, 3) if collected and elapsed > 0 else None,
         workers=workers,

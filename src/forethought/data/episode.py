@@ -9,8 +9,11 @@ False. :meth:`Episode.from_steps` builds one from ``T`` actions and adds the pad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from forethought.data.errors import DatasetError
 
 
 @dataclass
@@ -116,6 +119,29 @@ class Episode:
             if bad.any():
                 return name, int(np.argmax(bad))
         return None
+
+    def check_fits(self, layout: dict[str, Any], has_state: bool, where: str) -> None:
+        """Raise :class:`DatasetError` (starting with ``where``) unless this episode fits a dataset
+        of ``layout`` (``meta.json``'s) and has finite values."""
+        lay = layout
+        if tuple(self.obs.shape[1:]) != tuple(lay["obs_shape"]):
+            raise DatasetError(f"{where}: obs rows have shape {tuple(self.obs.shape[1:])}, the dataset stores "
+                               f"{tuple(lay['obs_shape'])}")
+        if self.obs.dtype != np.dtype(lay["obs_dtype"]):
+            raise DatasetError(f"{where}: obs dtype is {self.obs.dtype}, the dataset stores "
+                               f"{np.dtype(lay['obs_dtype'])}")
+        if self.action.shape[1] != lay["action_dim"]:
+            raise DatasetError(f"{where}: action has dimension {self.action.shape[1]}, the dataset stores "
+                               f"{lay['action_dim']}")
+        if has_state != (self.state is not None):
+            raise DatasetError(f"{where}: the dataset {'stores' if has_state else 'has no'} state but the "
+                               f"episode {'has none' if self.state is None else 'has one'}")
+        if self.state is not None and self.state.shape[1] != lay["state_dim"]:
+            raise DatasetError(f"{where}: state has dimension {self.state.shape[1]}, the dataset stores "
+                               f"{lay['state_dim']}")
+        bad = self.first_non_finite()
+        if bad is not None:
+            raise DatasetError(f"{where}: {bad[0]} contains NaN or inf at step {bad[1]}; refused")
 
     def equals(self, other: Episode) -> bool:
         """Bit-exact equality of every array (dtypes may differ only where values are equal)."""

@@ -9,7 +9,8 @@ Layout of a dataset folder (docs/conventions.md, "Episode store")::
     episode_seed/                    the seed of each episode (-1 when unknown)
     meta.json                        env, spaces, policy, seeds, package versions, format_version
     stats.json                       normalization statistics (written once, after collection)
-    commit.json                      {"num_episodes", "num_rows"}: the commit point
+    commit.json                      {"num_episodes", "num_rows", "checksums"}: the commit point
+    checksums.jsonl                  per committed episode range: chunk files written, row hashes
 
 An episode of ``T`` env steps takes ``T + 1`` rows; the last row holds the final observation and
 state, a zero padding action, reward 0 and both flags False.
@@ -18,7 +19,9 @@ Crash safety. Appends never modify committed rows, and only ``commit.json`` says
 committed. ``append_episode(s)`` (1) grows the arrays if needed, (2) writes the new rows beyond the
 committed end and the index entries, (3) replaces ``commit.json`` atomically (temp file, fsync,
 ``os.replace``, fsync of the folder). A kill at any point leaves either the old or the new commit
-record, and readers only read rows below it. The other writes are safe to interrupt because:
+record, and readers only read rows below it. (Before (3) a line of checksums is written past the
+committed end of ``checksums.jsonl``: see :mod:`forethought.data.commit`.) The other writes are
+safe to interrupt because:
 
 * zarr 3's ``LocalStore`` writes every key (chunk files and ``zarr.json``) to a temporary file
   and renames it into place, so a chunk or metadata file is always a whole old or a whole new
@@ -34,14 +37,14 @@ record, and readers only read rows below it. The other writes are safe to interr
 Process crashes (SIGKILL, OOM, exceptions) are covered. For power loss the commit record is
 fsynced, but chunk data is left to the OS unless ``durable=True`` (``os.sync()`` before each
 commit). One writer at a time: mode ``"a"`` takes an advisory ``flock`` on ``writer.lock``.
+
+Damage after the fact (deleted or truncated chunk files, flipped bytes): :mod:`forethought.data.integrity`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import time
-import warnings
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
@@ -50,64 +53,39 @@ import numpy as np
 
 from forethought._atomic import atomic_write_json, remove_stale
 from forethought._files import read_json
+from forethought.data.commit import INDEX_KEYS, ROW_KEYS, CommitRecord, append_entry, truncate_log
 from forethought.data.episode import Episode
+from forethought.data.errors import FIX_DATA_JSON, DatasetCorruptError, DatasetError
+from forethought.data.integrity import CheckedArray, check_presence, commit_entry
+from forethought.data.layout import (FORMAT_VERSION, check_arrays, check_folder, check_zarr_local_store_is_atomic,
+                                     create_arrays, dataset_meta)
 from forethought.data.normalization import NormStats, Normalizer
 
-FORMAT_VERSION = 1
-ROW_KEYS = ("obs", "action", "state", "reward", "terminated", "truncated")
-INDEX_KEYS = ("episode_start", "episode_steps", "episode_seed")
-_REQUIRED_FILES = ("meta.json", "commit.json", "zarr.json")
-_OBS_CHUNK_BYTES = 4 << 20  # obs chunks of at most ~4 MB raw: 256 rows of 64x64x3 pixels
+__all__ = ["EpisodeStore", "DatasetError", "DatasetCorruptError", "FORMAT_VERSION", "ROW_KEYS", "INDEX_KEYS"]
 _MIN_ROW_CAPACITY = 1024
-FIX_DATA_JSON = "The dataset was edited or damaged; restore it from a copy, or collect it again"
-
-
-class DatasetError(ValueError):
-    """A folder that is not a (readable) Forethought dataset, or bad data for one."""
-
-
-def _check_zarr_local_store_is_atomic() -> None:
-    from zarr.storage import _local
-
-    if not hasattr(_local, "_atomic_write"):
-        warnings.warn(
-            "zarr's LocalStore no longer writes through _atomic_write; the episode store's "
-            "crash-safety argument (see forethought.data.store) must be re-checked for this zarr.",
-            stacklevel=2,
-        )
-
-
-def package_versions() -> dict[str, str | None]:
-    """Versions of the packages that shape a dataset (read from metadata: imports nothing)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for name in ("forethought", "numpy", "zarr", "gymnasium", "torch"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _obs_chunk_rows(obs_shape: tuple[int, ...], dtype: np.dtype) -> int:
-    row_bytes = max(1, int(np.prod(obs_shape)) * dtype.itemsize)
-    return int(np.clip(_OBS_CHUNK_BYTES // row_bytes, 16, 256))
 
 
 class EpisodeStore:
     """A folder of episodes. Create with :meth:`create`, open with :meth:`open`."""
 
-    def __init__(self, path: Path, group: Any, mode: str, lock_fd: int | None) -> None:
+    def __init__(self, path: Path, group: Any, mode: str, lock_fd: int | None, check: bool = True) -> None:
         # Use create()/open(); the constructor assumes a validated folder.
         self.path = path
+        self._check = check
         self._group = group
         self._mode = mode
         self._lock_fd = lock_fd
         self._meta: dict[str, Any] = read_json(path / "meta.json", what="a dataset's metadata", fix=FIX_DATA_JSON)
-        self._arrays = {k: group[k] for k in ROW_KEYS + INDEX_KEYS if k in group}
+        self._arrays = self._open_arrays()
         self.durable = False
         self.refresh()
+
+    def _open_arrays(self) -> dict[str, CheckedArray]:
+        # Every chunk is written, even an all-zero one (zarr skips those by default), so a missing
+        # chunk file is always damage (forethought.data.integrity).
+        cfg = {"write_empty_chunks": True}
+        names = [k for k in ROW_KEYS + INDEX_KEYS if k in self._group]
+        return {k: CheckedArray(self, k, self._group[k].with_config(cfg)) for k in names}
 
     # ---- creation and opening ------------------------------------------------------------
     @classmethod
@@ -123,7 +101,6 @@ class EpisodeStore:
     ) -> EpisodeStore:
         """Create an empty dataset at ``path`` (which must not exist or be an empty folder)."""
         import zarr
-        from zarr.codecs import BloscCodec, ZstdCodec
 
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -133,83 +110,25 @@ class EpisodeStore:
             raise DatasetError(f"action_dim and state_dim must be >= 1, got {action_dim}, {state_dim}")
         path.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(path), mode="w")
-        obs_rows = _obs_chunk_rows(obs_shape, obs_dtype)
-        specs: dict[str, tuple[tuple[int, ...], Any, int]] = {
-            "obs": (obs_shape, obs_dtype, obs_rows),
-            "action": ((int(action_dim),), np.float32, 4096),
-            "reward": ((), np.float64, 4096),
-            "terminated": ((), np.bool_, 4096),
-            "truncated": ((), np.bool_, 4096),
-            "episode_start": ((), np.int64, 4096),
-            "episode_steps": ((), np.int64, 4096),
-            "episode_seed": ((), np.int64, 4096),
-        }
-        if state_dim is not None:
-            # float64: stored states are exactly what set_state() gets back at evaluation.
-            specs["state"] = ((int(state_dim),), np.float64, 4096)
-        for name, (shape, dtype, rows) in specs.items():
-            # Pixels: plain zstd (bench/store.py: smaller and faster than blosc+bitshuffle on
-            # uint8 frames). Floats: blosc byte-shuffle+zstd, which groups exponent bytes.
-            codec = (
-                ZstdCodec(level=3)
-                if name == "obs" and obs_dtype == np.uint8
-                else BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
-            )
-            group.create_array(
-                name,
-                shape=(0, *shape),
-                chunks=(rows, *shape),
-                dtype=dtype,
-                compressors=codec,
-                fill_value=0,
-            )
-        full_meta = dict(meta)
-        full_meta.update(
-            format_version=FORMAT_VERSION,
-            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            versions=package_versions(),
-            layout={
-                "obs_shape": list(obs_shape),
-                "obs_dtype": obs_dtype.str,
-                "action_dim": int(action_dim),
-                "state_dim": None if state_dim is None else int(state_dim),
-                "obs_chunk_rows": obs_rows,
-            },
-        )
-        atomic_write_json(path / "meta.json", full_meta)
+        layout = create_arrays(group, obs_shape, obs_dtype, action_dim, state_dim)
+        atomic_write_json(path / "meta.json", dataset_meta(meta, layout))
         # The commit record is written last: its presence means creation finished.
-        atomic_write_json(path / "commit.json", {"num_episodes": 0, "num_rows": 0})
+        CommitRecord.new().write(path)
         return cls.open(path, mode="a")
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], mode: str = "r") -> EpisodeStore:
-        """Open a dataset for reading (``"r"``) or appending (``"a"``, single writer)."""
+    def open(cls, path: str | os.PathLike[str], mode: str = "r", *, check: bool = True) -> EpisodeStore:
+        """Open a dataset for reading (``"r"``) or appending (``"a"``, single writer).
+
+        Raises :class:`DatasetCorruptError` if a chunk file the committed rows need is missing or
+        the episode index is inconsistent (``check=False`` skips that, for repairing).
+        """
         import zarr
 
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
         path = Path(path)
-        if not path.is_dir():
-            raise DatasetError(f"{path} is not a dataset: the folder does not exist")
-        missing = [f for f in _REQUIRED_FILES if not (path / f).is_file()]
-        if missing:
-            hint = (
-                " (an interrupted create(); delete the folder and collect again)"
-                if (path / "meta.json").is_file() and missing == ["commit.json"]
-                else ""
-            )
-            raise DatasetError(
-                f"{path} is not a Forethought dataset: missing {', '.join(missing)}{hint}"
-            )
-        meta = read_json(path / "meta.json", what="a dataset's metadata", fix=FIX_DATA_JSON)
-        version = meta.get("format_version")
-        if not isinstance(version, int):
-            raise DatasetError(f"{path}/meta.json has no integer format_version")
-        if version > FORMAT_VERSION:
-            raise DatasetError(
-                f"{path} has dataset format_version {version}, newer than this forethought "
-                f"understands ({FORMAT_VERSION}); upgrade forethought to read it"
-            )
+        check_folder(path)
         lock_fd = None
         if mode == "a":
             lock_fd = os.open(path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -219,10 +138,16 @@ class EpisodeStore:
                 os.close(lock_fd)
                 raise DatasetError(f"{path} is being written by another process") from None
         group = zarr.open_group(str(path), mode="r+" if mode == "a" else "r")
-        missing_arrays = [k for k in ("obs", "action", "reward") + INDEX_KEYS if k not in group]
-        if missing_arrays:
-            raise DatasetError(f"{path} is not a Forethought dataset: missing arrays {missing_arrays}")
-        return cls(path, group, mode, lock_fd)
+        check_arrays(path, group)
+        try:
+            store = cls(path, group, mode, lock_fd, check)
+            if check:
+                check_presence(store)
+        except DatasetCorruptError:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        return store
 
     def close(self) -> None:
         """Release the writer lock (reading stays possible)."""
@@ -240,14 +165,18 @@ class EpisodeStore:
     def refresh(self) -> None:
         """Re-read the commit record and the episode index (sees a concurrent writer's commits)."""
         if self._mode == "r":  # a concurrent writer may have grown the arrays since we opened
-            self._arrays = {k: self._group[k] for k in ROW_KEYS + INDEX_KEYS if k in self._group}
-        commit = read_json(self.path / "commit.json", what="a dataset's commit record", fix=FIX_DATA_JSON)
-        self._num_episodes = int(commit["num_episodes"])
-        self._num_rows = int(commit["num_rows"])
-        n = self._num_episodes
-        self._starts = np.asarray(self._arrays["episode_start"][:n], dtype=np.int64)
-        self._steps = np.asarray(self._arrays["episode_steps"][:n], dtype=np.int64)
-        self._seeds = np.asarray(self._arrays["episode_seed"][:n], dtype=np.int64)
+            self._arrays = self._open_arrays()
+        self._commit = CommitRecord.read(self.path)
+        self._num_episodes, self._num_rows = self._commit.num_episodes, self._commit.num_rows
+        self._starts, self._steps, self._seeds = (self._read_index(k) for k in INDEX_KEYS)
+
+    def _read_index(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self._arrays[name][: self._num_episodes], dtype=np.int64)
+        except DatasetCorruptError:
+            if self._check:
+                raise
+            return np.zeros(self._num_episodes, np.int64)  # opened to repair: the checks name the file
 
     # ---- properties ----------------------------------------------------------------------
     @property
@@ -257,6 +186,19 @@ class EpisodeStore:
     @property
     def layout(self) -> dict[str, Any]:
         return self._meta["layout"]
+
+    @property
+    def commit_record(self) -> CommitRecord:
+        return self._commit
+
+    def _recommit(self, record: CommitRecord) -> None:
+        """Replace ``commit.json`` with ``record`` (appends, repairs, rehashes)."""
+        record.write(self.path)
+        self._commit = record
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        return tuple(self._arrays)
 
     @property
     def has_state(self) -> bool:
@@ -293,8 +235,9 @@ class EpisodeStore:
     def episode_seeds(self) -> np.ndarray:
         return self._seeds.copy()
 
-    def array(self, key: str) -> Any:
-        """The zarr array behind ``key``; only rows below ``num_rows`` are committed."""
+    def array(self, key: str) -> CheckedArray:
+        """The zarr array behind ``key`` (reads name a damaged chunk file); only rows below
+        ``num_rows`` are committed."""
         if key not in self._arrays:
             raise KeyError(f"dataset {self.path} has no array {key!r}; it has {sorted(self._arrays)}")
         return self._arrays[key]
@@ -320,35 +263,6 @@ class EpisodeStore:
         )
 
     # ---- writing -------------------------------------------------------------------------
-    def _validate(self, ep: Episode, idx: int) -> None:
-        lay = self.layout
-        where = f"episode {idx} (to be appended to {self.path})"
-        if tuple(ep.obs.shape[1:]) != tuple(lay["obs_shape"]):
-            raise DatasetError(
-                f"{where}: obs rows have shape {tuple(ep.obs.shape[1:])}, the dataset stores "
-                f"{tuple(lay['obs_shape'])}"
-            )
-        if ep.obs.dtype != np.dtype(lay["obs_dtype"]):
-            raise DatasetError(
-                f"{where}: obs dtype is {ep.obs.dtype}, the dataset stores {np.dtype(lay['obs_dtype'])}"
-            )
-        if ep.action.shape[1] != lay["action_dim"]:
-            raise DatasetError(
-                f"{where}: action has dimension {ep.action.shape[1]}, the dataset stores {lay['action_dim']}"
-            )
-        if self.has_state != (ep.state is not None):
-            raise DatasetError(
-                f"{where}: the dataset {'stores' if self.has_state else 'has no'} state but the "
-                f"episode {'has none' if ep.state is None else 'has one'}"
-            )
-        if ep.state is not None and ep.state.shape[1] != lay["state_dim"]:
-            raise DatasetError(
-                f"{where}: state has dimension {ep.state.shape[1]}, the dataset stores {lay['state_dim']}"
-            )
-        bad = ep.first_non_finite()
-        if bad is not None:
-            raise DatasetError(f"{where}: {bad[0]} contains NaN or inf at step {bad[1]}; refused")
-
     def _ensure_capacity(self, keys: tuple[str, ...], needed: int, minimum: int) -> None:
         for k in keys:
             arr = self._arrays.get(k)
@@ -374,7 +288,8 @@ class EpisodeStore:
         if not episodes:
             return []
         for j, ep in enumerate(episodes):
-            self._validate(ep, self._num_episodes + j)
+            where = f"episode {self._num_episodes + j} (to be appended to {self.path})"
+            ep.check_fits(self.layout, self.has_state, where)
         i0, r0 = self._num_episodes, self._num_rows
         steps = np.array([ep.num_steps for ep in episodes], dtype=np.int64)
         starts = r0 + np.concatenate([[0], np.cumsum(steps + 1)[:-1]]).astype(np.int64)
@@ -394,9 +309,11 @@ class EpisodeStore:
         a["episode_start"][i0:i1] = starts
         a["episode_steps"][i0:i1] = steps
         a["episode_seed"][i0:i1] = seeds
+        entry = commit_entry(self, i0, r0, list(episodes))
+        record = append_entry(self.path, CommitRecord(i1, r1, self._commit.log), entry, durable=self.durable)
         if self.durable:
             os.sync()
-        atomic_write_json(self.path / "commit.json", {"num_episodes": i1, "num_rows": r1})
+        self._recommit(record)
         self._num_episodes, self._num_rows = i1, r1
         self._starts = np.concatenate([self._starts, starts])
         self._steps = np.concatenate([self._steps, steps])
@@ -411,6 +328,7 @@ class EpisodeStore:
         for p in self.path.rglob("*.partial"):  # zarr's own temp files
             p.unlink(missing_ok=True)
         remove_stale(self.path)  # ours (commit record, stats)
+        truncate_log(self.path, self._commit)
         for k, arr in self._arrays.items():
             size = self._num_episodes if k in INDEX_KEYS else self._num_rows
             if arr.shape[0] != size:
@@ -423,17 +341,26 @@ class EpisodeStore:
         mask[self._starts + self._steps] = True
         return mask
 
-    def compute_stats(self) -> Normalizer:
-        """Fit normalization statistics on all committed data.
+    def row_mask(self, episodes: Sequence[int]) -> np.ndarray:
+        """``(num_rows,)`` bool, True on every row of the given episodes."""
+        change = np.zeros(self._num_rows + 1, dtype=np.int64)
+        ids = np.asarray(episodes, dtype=np.int64)
+        np.add.at(change, self._starts[ids], 1)
+        np.add.at(change, self._starts[ids] + self._steps[ids] + 1, -1)
+        return np.cumsum(change[:-1]) > 0
+
+    def compute_stats(self, episodes: Sequence[int] | None = None) -> Normalizer:
+        """Fit normalization statistics on all committed data (or on ``episodes`` only).
 
         Actions exclude the padding rows (their zeros are not actions); states use every row,
         the final state of an episode being a real state.
         """
-        if self._num_episodes == 0:
+        if self._num_episodes == 0 or (episodes is not None and len(episodes) == 0):
             raise DatasetError(f"{self.path} has no episodes to compute statistics from")
         n = self._num_rows
-        action = np.asarray(self._arrays["action"][:n])[~self.padding_mask()]
-        state = NormStats.fit(np.asarray(self._arrays["state"][:n])) if self.has_state else None
+        rows = np.ones(n, bool) if episodes is None else self.row_mask(episodes)
+        action = np.asarray(self._arrays["action"][:n])[rows & ~self.padding_mask()]
+        state = NormStats.fit(np.asarray(self._arrays["state"][:n])[rows]) if self.has_state else None
         return Normalizer(action=NormStats.fit(action), state=state)
 
     def save_stats(self, normalizer: Normalizer | None = None) -> Normalizer:
@@ -446,9 +373,7 @@ class EpisodeStore:
     def stats(self) -> Normalizer | None:
         """The stored statistics (never refitted here), or None before ``save_stats``."""
         p = self.path / "stats.json"
-        if not p.is_file():
-            return None
-        return Normalizer.from_dict(read_json(p, what="normalization statistics", fix=FIX_DATA_JSON))
+        return Normalizer.from_dict(read_json(p, what="normalization statistics", fix=FIX_DATA_JSON)) if p.is_file() else None
 
     # ---- summary -------------------------------------------------------------------------
     def bytes_on_disk(self) -> int:
@@ -472,4 +397,4 @@ class EpisodeStore:
         return f"EpisodeStore({str(self.path)!r}, episodes={self._num_episodes}, rows={self._num_rows})"
 
 
-_check_zarr_local_store_is_atomic()
+check_zarr_local_store_is_atomic()

@@ -47,7 +47,8 @@ def seed_everything(seed: int) -> None:
 def train(data: str | Path, out: str | Path, *, preset: str = "small", regularizer: str = "sigreg",
           steps: int | None = None, resume: bool = False, device: str | None = None, progress: bool = True,
           tensorboard: bool = True, model_overrides: dict[str, Any] | None = None,
-          on_step: StepCallback | None = None, **overrides: Any) -> Path:
+          on_step: StepCallback | None = None, verify_data: str = "cheap", drop_bad_episodes: bool = False,
+          **overrides: Any) -> Path:
     """Train a world model on the dataset folder `data` into the run folder `out`; returns `<out>/model`.
 
     `preset` picks both the model (`WorldModelConfig.preset`) and the training settings
@@ -55,9 +56,15 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     `lr=1e-4`), `model_overrides` `WorldModelConfig` fields. `resume=True` continues the newest
     checkpoint of `out` exactly (same settings required). Raises `NonFiniteLossError` on a NaN/inf
     loss, leaving the last good checkpoint in place.
+
+    The dataset is checked first (`verify_data`: "cheap" = every chunk file present with its recorded
+    size, "full" = every byte against its checksums; `DatasetCorruptError` names a damaged file), then
+    for NaN/inf values (a `DatasetError` naming the episode and step, unless `drop_bad_episodes`
+    leaves those episodes out of the split and the statistics; run.json lists them).
     """
     from forethought.data.store import EpisodeStore
     from forethought.data.windows import WindowDataset, split_episodes
+    from forethought.data.finite import check_training_data
     from forethought.models import WorldModel
     from forethought.training.jepa_objective import JEPATrainingObjective
 
@@ -66,12 +73,17 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     dist = init_distributed(device)
     try:
         store = EpisodeStore.open(data)
+        dropped = check_training_data(store, verify_data, drop_bad_episodes)  # {} or {"episodes", "reason"}
+        skip = set(dropped.get("episodes", ()))
         normalizer = store.stats
-        if normalizer is None:
+        if skip:  # stats.json may include them: fit on what is trained on
+            normalizer = store.compute_stats(episodes=sorted(set(range(store.num_episodes)) - skip))
+        elif normalizer is None:
             warnings.warn(f"{data} has no stats.json; fitting normalization statistics on the whole dataset now",
                           stacklevel=2)
             normalizer = store.compute_stats()
         train_ids, val_ids = split_episodes(store.num_episodes, cfg.val_fraction, seed=cfg.seed)
+        train_ids, val_ids = [i for i in train_ids if i not in skip], [i for i in val_ids if i not in skip]
         window_args = dict(history=cfg.history, horizon=cfg.horizon, frameskip=cfg.frameskip,
                            keys=("obs", "action"), in_memory=cfg.in_memory)
         train_set = WindowDataset(store, episodes=train_ids, **window_args)
@@ -90,6 +102,8 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             run_info = {"data": str(Path(data).resolve()), "preset": preset, "world_size": dist.world_size,
                         "model_config": model_cfg.to_dict(), "train_episodes": train_ids, "val_episodes": val_ids,
                         "num_parameters": model.num_parameters()}
+            if dropped:
+                run_info["dropped_episodes"] = dropped
             write_run_info(out, run_info)
         trainer = Trainer(objective, train_set, cfg, out, val_set=val_set, dist=dist, progress=progress,
                           tensorboard=tensorboard, on_step=on_step, meta={"preset": preset})
@@ -132,7 +146,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
                      resume=args.resume, device=args.device, progress=args.progress,
-                     tensorboard=args.tensorboard, **overrides)
+                     tensorboard=args.tensorboard, verify_data=args.verify_data,
+                     drop_bad_episodes=args.drop_bad_episodes, **overrides)
     except NonFiniteLossError as e:
         print(f"forethought train: {e}", file=sys.stderr)
         return EXIT_NON_FINITE

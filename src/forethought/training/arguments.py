@@ -14,6 +14,7 @@ TRAIN_EPILOG = """examples:
   forethought train --data data/tworoom --preset tiny --out runs/smoke --steps 200 --regularizer vicreg
   forethought train --data data/tworoom --out runs/tworoom --resume          # continue after a crash
   forethought train --data data/tworoom --out runs/bf16 --bf16 --batch-size 64 --lr 3e-4
+  forethought train --data data/tworoom --out runs/checked --verify-data full   # read every byte first
   torchrun --nproc_per_node=2 -m forethought.cli train --data data/tworoom --out runs/ddp   # DDP
 
 exit status: 0 done, 3 stopped on a NaN/inf loss (the last good checkpoint is kept), 2 bad arguments."""
@@ -55,6 +56,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for the forward pass")
     parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
                         help="load the dataset into RAM (default on; --no-in-memory streams from zarr)")
+    parser.add_argument("--verify-data", choices=("cheap", "full"), default="cheap",
+                        help="dataset check before training: cheap (every chunk file present, recorded sizes) or "
+                             "full (every byte against its checksums, as `forethought verify --full`)")
+    parser.add_argument("--drop-bad-episodes", action="store_true",
+                        help="train without the episodes that hold NaN/inf values (listed in run.json) "
+                             "instead of refusing the dataset")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                         help="write metrics.jsonl only")
