@@ -36,6 +36,9 @@ class WorldModelConfig:
             the agent then infers it as ``action_dim // env_action_dim``.
         env_id: the environment the training data came from (``None`` if unknown); consumers
             check it against the env they are given.
+        readout_dim: the dataset's state dimension for an auxiliary readout head (latent ->
+            normalized true state), trained as privileged supervision (``--state-weight``) and
+            used for diagnostics; never by the agent. ``None``: no head.
         latent_dim: embedding dimension ``D``.
         history: ``h``, the number of past latents the predictor sees.
         encoder, predictor, decoder: component configs; ``decoder=None`` for no decoder.
@@ -45,6 +48,7 @@ class WorldModelConfig:
     action_dim: int
     frameskip: int | None = 1
     env_id: str | None = None
+    readout_dim: int | None = None
     latent_dim: int = 128
     history: int = 3
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -61,6 +65,8 @@ class WorldModelConfig:
             raise ValueError(f"action_dim must be >= 1 (frameskip * env action dim), got {self.action_dim}")
         if self.frameskip is not None and (self.frameskip < 1 or self.action_dim % self.frameskip):
             raise ValueError(f"frameskip must be >= 1 and divide action_dim {self.action_dim}, got {self.frameskip}")
+        if self.readout_dim is not None and self.readout_dim < 1:
+            raise ValueError(f"readout_dim must be >= 1 (the dataset's state dimension) or None, got {self.readout_dim}")
         if self.latent_dim < 1 or self.history < 1:
             raise ValueError(f"latent_dim and history must be >= 1, got {self.latent_dim}, {self.history}")
         if self.is_pixels and self.encoder.kind == "mlp":
@@ -103,12 +109,13 @@ class WorldModelConfig:
         naming the field, the expected type and the value, with ``source`` (the file),
         ``written_by`` and ``fix`` in the message. Fields added after Forethought 0.1 get the
         values that mean "written before it existed": ``frameskip=None`` (unknown, not 1),
-        ``env_id=None`` and, for transformer predictors, ``attention="window"`` (refused: retrain).
+        ``env_id=None``, ``readout_dim=None`` and, for transformer predictors, ``attention="window"`` (refused: retrain).
         """
         if isinstance(d, dict):
             d = dict(d)
             d.setdefault("frameskip", None)
             d.setdefault("env_id", None)
+            d.setdefault("readout_dim", None)
             pred = d.get("predictor")
             if isinstance(pred, dict) and pred.get("kind", "transformer") == "transformer" and "attention" not in pred:
                 d["predictor"] = {**pred, "attention": "window"}  # written before the field existed

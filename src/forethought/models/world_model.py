@@ -52,6 +52,8 @@ class WorldModel(nn.Module):
         self.decoder = (
             Decoder(config.latent_dim, config.obs_shape, config.decoder) if config.decoder is not None else None
         )
+        # Privileged supervision (training) and diagnostics only: the agent never reads it.
+        self.readout = nn.Linear(config.latent_dim, config.readout_dim) if config.readout_dim is not None else None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -67,7 +69,7 @@ class WorldModel(nn.Module):
         return self.config.history
 
     def num_parameters(self, part: str | None = None) -> int:
-        """Parameter count of the whole model or of ``part`` (``encoder``, ``predictor``, ``decoder``)."""
+        """Parameter count of the whole model or of ``part`` (``encoder``, ``predictor``, ``decoder``, ``readout``)."""
         module = self if part is None else getattr(self, part)
         return 0 if module is None else sum(p.numel() for p in module.parameters())
 
@@ -180,6 +182,17 @@ class WorldModel(nn.Module):
         z = self.encoder(obs)
         pred = self.predictor.predict_sequence(z[:, :-1], actions)
         return (pred - z[:, 1:]).pow(2).mean(-1)
+
+    def read_state(self, z: Tensor) -> Tensor:
+        """``(B, T, D)`` latents -> ``(B, T, S)`` the readout head's estimate of the normalized true state.
+
+        Trained with ``--state-weight`` (privileged supervision of the encoder, reported as such);
+        denormalize with ``Normalizer.from_dict(model.normalization).denormalize_state``.
+        """
+        if self.readout is None:
+            raise ValueError("this model has no state readout; train it with --state-weight > 0")
+        self._check_latents(z)
+        return self.readout(z)
 
     def decode(self, z: Tensor) -> Tensor:
         """``(B, T, D)`` -> ``(B, T, C, H, W)`` pixels in ``[0, 1]`` (needs a decoder)."""

@@ -84,19 +84,25 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             normalizer = store.compute_stats()
         train_ids, val_ids = split_episodes(store.num_episodes, cfg.val_fraction, seed=cfg.seed)
         train_ids, val_ids = [i for i in train_ids if i not in skip], [i for i in val_ids if i not in skip]
+        readout: dict[str, Any] = {}
+        if cfg.state_weight > 0:
+            if normalizer.state is None:
+                raise ValueError(f"{data}: --state-weight needs a dataset that stores states; this one has none")
+            readout = {"readout_dim": normalizer.state.dim}
         window_args = dict(history=cfg.history, horizon=cfg.horizon, frameskip=cfg.frameskip,
-                           keys=("obs", "action"), in_memory=cfg.in_memory)
+                           keys=("obs", "action", "state") if readout else ("obs", "action"), in_memory=cfg.in_memory)
         train_set = WindowDataset(store, episodes=train_ids, **window_args)
         val_set = _optional_val_set(WindowDataset, store, val_ids, window_args)
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
         action_dim = cfg.frameskip * train_set.action_dim
         model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history,
-                                  {"frameskip": cfg.frameskip, "env_id": store.meta.get("env_id"),
+                                  {"frameskip": cfg.frameskip, "env_id": store.meta.get("env_id"), **readout,
                                    **(model_overrides or {})})
         seed_everything(cfg.seed)  # model init is part of the run's determinism
         model = WorldModel(model_cfg)
         objective = JEPATrainingObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
-                                          total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight)
+                                          total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight,
+                                          state_weight=cfg.state_weight)
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             run_info = {"data": str(Path(data).resolve()), "preset": preset, "world_size": dist.world_size,

@@ -28,6 +28,8 @@ OVERRIDES: list[tuple[str, type, str]] = [
     ("grad_clip", float, "max gradient norm (0 disables clipping)"),
     ("reg_weight", float, "regularizer weight lambda (default: the regularizer's, SIGReg 0.09)"),
     ("rollout_weight", float, "weight of the multi-step rollout loss (needs --horizon >= 2)"),
+    ("state_weight", float, "weight of an auxiliary readout of the true state from each latent (privileged "
+                            "supervision of the encoder; the dataset must store states)"),
     ("history", int, "context frames of the predictor"),
     ("horizon", int, "predicted frames per training window"),
     ("frameskip", int, "env steps per model step"),

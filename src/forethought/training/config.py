@@ -77,6 +77,10 @@ class TrainConfig:
     """Weight lambda in `pred_loss + lambda * reg`; None = the regularizer's default (SIGReg: LeWM's 0.09)."""
     rollout_weight: float = 0.0
     """Weight of the multi-step open-loop rollout loss (needs horizon >= 2; 0 disables it)."""
+    state_weight: float = 0.0
+    """Weight of an auxiliary readout of the dataset's true state from every latent (privileged
+    supervision: it teaches the encoder what the state is; say so wherever a model trained with it is
+    reported). 0 disables it; the dataset must store states."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (at least one episode when > 0)."""
 
@@ -87,7 +91,8 @@ class TrainConfig:
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < steps ({self.steps}); "
                              f"a warm-up of ~5% of the steps is typical")
-        for name in ("lr", "weight_decay", "grad_clip", "reg_weight", "rollout_weight", "min_lr_ratio", "val_fraction"):
+        for name in ("lr", "weight_decay", "grad_clip", "reg_weight", "rollout_weight", "state_weight", "min_lr_ratio",
+                     "val_fraction"):
             value = getattr(self, name)
             if value is None and name == "reg_weight":
                 continue
@@ -141,6 +146,8 @@ class TrainConfig:
         newer or foreign one): `forethought._schema.ConfigFileError` (a ValueError) names the field,
         the expected type and the value, with `source`, `written_by` and `fix`.
         """
+        if isinstance(data, dict):
+            data = {"state_weight": 0.0, **data}  # written before the field existed
         return from_json_dict(cls, data, source=source, written_by=written_by, fix=fix)
 
     def to_json(self) -> str:

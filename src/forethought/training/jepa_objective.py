@@ -8,6 +8,7 @@ One step, for a batch of windows `obs (B, T, C, H, W)` uint8 and raw actions `(B
     target = z[:, 1:]                                     SIGReg / VICReg / none: no stop-gradient (LeWM)
            = EMA encoder(obs)[:, 1:], detached            ema
     loss   = MSE(pred, target) + lambda * R(z)  (+ rollout, + decoder probe)
+           + state_weight * MSE(readout(z), normalized true state)   optional, privileged supervision
 
 The loss itself is `forethought.objectives.JEPALoss`; this module adds what training needs around
 it: action normalization, the EMA target as a registered submodule (so it is checkpointed), the EMA
@@ -29,6 +30,7 @@ from forethought.objectives import JEPALoss, collapse_diagnostics, make_regulari
 # JEPALoss metric names -> the trainer's term names (logged as train/<term>, val/<term>).
 _TERMS = {"loss/prediction": "pred_loss", "loss/regularizer": "reg", "loss/rollout": "rollout_loss",
           "loss/reconstruction": "recon_loss"}
+_STATE_TERM = "state_loss"
 
 
 class JEPATrainingObjective(nn.Module):
@@ -42,12 +44,17 @@ class JEPATrainingObjective(nn.Module):
         total_steps: training length (the EMA momentum schedule runs over it).
         seed: seeds SIGReg's direction stream (identical on every DDP rank).
         rollout_weight: weight of the multi-step rollout loss (0 disables it).
+        state_weight: weight of the readout loss (needs ``model.readout`` and batches with ``state``):
+            privileged supervision that teaches the encoder the true state.
     """
 
     def __init__(self, model: WorldModel, normalizer: Normalizer, *, regularizer: str = "sigreg",
                  reg_weight: float | None = None, total_steps: int | None = None, seed: int = 0,
-                 rollout_weight: float = 0.0) -> None:
+                 rollout_weight: float = 0.0, state_weight: float = 0.0) -> None:
         super().__init__()
+        if state_weight and model.readout is None:
+            raise ValueError("state_weight > 0 needs a model with a readout head (WorldModelConfig.readout_dim)")
+        self.state_weight = float(state_weight)
         self.model = model
         self.normalizer = normalizer
         model.normalization = normalizer.to_dict()
@@ -57,12 +64,14 @@ class JEPATrainingObjective(nn.Module):
                        if getattr(self.regularizer, "needs_target_encoder", False) else None)
         self.loss_fn = JEPALoss(self.regularizer, rollout_weight=rollout_weight, target_encoder=self.target)
         self._z: Tensor | None = None
+        self._z_live: Tensor | None = None  # the same embeddings with their graph, for the readout loss
         # The online encoder's output, captured without a second forward pass (for diagnostics).
         # Registered after the EMA copy was made, so the target encoder does not carry the hook.
         model.encoder.register_forward_hook(self._keep_embeddings)
 
     def _keep_embeddings(self, module: nn.Module, inputs: Any, output: Tensor) -> None:
         self._z = output.detach()
+        self._z_live = output if self.state_weight else None
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """`batch["obs"] (B, T, ...)`, `batch["action"] (B, T-1, k*A)` raw -> scalar terms (+ `_z (B, T, D)`)."""
@@ -72,6 +81,11 @@ class JEPATrainingObjective(nn.Module):
         for key, value in metrics.items():
             if key in _TERMS:
                 out[_TERMS[key]] = value
+        if self.state_weight:  # (B, T, S) normalized true states, read from every frame's latent
+            target = self.normalizer.normalize_state(batch["state"].float())
+            state_loss = (self.model.readout(self._z_live) - target).pow(2).mean()
+            out["loss"] = loss + self.state_weight * state_loss
+            out[_STATE_TERM] = state_loss.detach()
         if self._z is not None:
             out["_z"] = self._z
         return out
