@@ -116,7 +116,7 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "examples:\n"
             "  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 2000 --steps 100 --out data/tworoom\n"
-            "  forethought collect --env forethought/PushT-v0 --policy pusht --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
+            "  forethought collect --env forethought/PushT-v0 --policy pusht-expert --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume   # after a crash\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair   # damaged chunks\n"
             "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id"
@@ -130,7 +130,8 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policy",
         default="random",
-        help="random (uniform), smooth (temporally correlated headings) or pusht (noisy scripted pusher)",
+        help="random (uniform), smooth (temporally correlated headings), pusht (noisy scripted pusher) or "
+        "pusht-expert (pushes the T to random target poses as an expert would; --policy-kwargs '{\"noise\": 0.3}')",
     )
     p.add_argument("--policy-kwargs", type=_json_dict, default=None, help="JSON object passed to the policy")
     p.add_argument("--env-kwargs", type=_json_dict, default=None, help='JSON object passed to the env, e.g. \'{"image_size": 96}\'')

@@ -184,3 +184,10 @@ def test_pusht_summary_reports_block_moving_fraction(tmp_path):
     assert len(moves) == s["env_steps"] == 90
     assert s["block_moving_fraction"] == pytest.approx(sum(moves) / len(moves), abs=1e-12)
     assert 0 < sum(moves) < len(moves)  # the pusht policy pushes the block sometimes, not always
+
+
+def test_bad_policy_arguments_leave_no_dataset(tmp_path):
+    with pytest.raises(ValueError, match="--policy-kwargs: policy 'smooth' has no argument 'sigm'"):
+        collect("forethought/TwoRoom-v0", tmp_path / "ds", episodes=2, steps=5, policy="smooth",
+                policy_kwargs={"sigm": 0.3}, workers=2, progress=False)
+    assert not (tmp_path / "ds").exists()

@@ -26,7 +26,7 @@ def _run(name: str, space: spaces.Box, seed: int, steps: int = 200) -> np.ndarra
     return np.stack([policy.act(obs, _pusht_info(info_rng)) for _ in range(steps)])
 
 
-CASES = [("random", BOX), ("smooth", BOX), ("pusht", PUSHT_BOX)]
+CASES = [("random", BOX), ("smooth", BOX), ("pusht", PUSHT_BOX), ("pusht-expert", PUSHT_BOX)]
 
 
 @pytest.mark.parametrize("name,space", CASES)
@@ -104,3 +104,11 @@ def test_bad_spaces_and_args():
         make_policy("random", spaces.Box(-np.inf, np.inf, shape=(2,)))
     with pytest.raises(ValueError, match="theta"):
         make_policy("smooth", BOX, theta=0.0)
+
+
+def test_unknown_policy_argument_lists_the_accepted_ones():
+    with pytest.raises(ValueError) as err:
+        make_policy("pusht-expert", PUSHT_BOX, nois=0.3)
+    assert "'nois'" in str(err.value) and "noise" in str(err.value) and "--policy-kwargs" in str(err.value)
+    with pytest.raises(ValueError, match="theta, sigma"):
+        make_policy("smooth", BOX, sigm=0.3)

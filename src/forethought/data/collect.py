@@ -267,6 +267,9 @@ def collect(
         "seed": int(seed),
         "max_steps": int(steps),
     }
+    # Built before the dataset folder, so that bad policy arguments leave nothing behind (workers
+    # build their own; this one also checks the arguments for them).
+    pol = _make_policy(policy, env.action_space, env_id, policy_kwargs)
     exists = out.exists() and (not out.is_dir() or any(out.iterdir()))
     if exists and not resume:
         raise DatasetError(
@@ -295,7 +298,6 @@ def collect(
             state_dim=None if state is None else int(state.size),
         )
     start = store.num_episodes
-    pol = _make_policy(policy, env.action_space, env_id, policy_kwargs) if workers == 1 else None
     if workers > 1:
         env.close()  # workers build their own
     init_args = (env_id, env_kwargs, policy, policy_kwargs, seed, steps)

@@ -1,4 +1,7 @@
-"""Data-collection policies: random, temporally smooth, and a scripted noisy PushT pusher.
+"""Data-collection policies: random, temporally smooth, and two scripted PushT pushers.
+
+`pusht` pushes the block's centre toward random points; `pusht-expert`
+(:mod:`forethought.data.pusht_expert`) pushes the T toward random target poses, as an expert would.
 
 A policy is built once per worker from the env's action space, seeded only through
 `reset(rng)` at the start of each episode, and asked for one action per step from the env's
@@ -11,12 +14,15 @@ A policy is built once per worker from the env's action space, seeded only throu
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["Policy", "RandomPolicy", "SmoothPolicy", "PushTPolicy", "make_policy", "policy_names"]
+from forethought.data.pusht_expert import PushTExpertPolicy
+
+__all__ = ["Policy", "RandomPolicy", "SmoothPolicy", "PushTPolicy", "PushTExpertPolicy", "make_policy", "policy_names"]
 
 
 @runtime_checkable
@@ -197,8 +203,9 @@ _POLICIES: dict[str, Callable[..., Policy]] = {
     "random": RandomPolicy,
     "smooth": SmoothPolicy,
     "pusht": PushTPolicy,
+    "pusht-expert": PushTExpertPolicy,
 }
-_ENV_SPECIFIC = {"pusht": "forethought/PushT-v0"}
+_ENV_SPECIFIC = {"pusht": "forethought/PushT-v0", "pusht-expert": "forethought/PushT-v0"}
 
 
 def policy_names() -> list[str]:
@@ -207,7 +214,7 @@ def policy_names() -> list[str]:
 
 
 def make_policy(name: str, action_space: spaces.Box, env_id: str | None = None, **kwargs: Any) -> Policy:
-    """Build a collection policy by name (`random`, `smooth`, `pusht`).
+    """Build a collection policy by name (`random`, `smooth`, `pusht`, `pusht-expert`).
 
     Args:
         name: policy name.
@@ -221,4 +228,10 @@ def make_policy(name: str, action_space: spaces.Box, env_id: str | None = None, 
     if needs is not None and env_id is not None and env_id != needs:
         raise ValueError(f"policy {name!r} drives {needs} only (it reads that env's info['state']), "
                          f"not {env_id!r}; use 'smooth' or 'random' instead")
-    return _POLICIES[name](action_space, **kwargs)
+    cls = _POLICIES[name]
+    accepted = [p for p in inspect.signature(cls).parameters if p != "action_space"]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"--policy-kwargs: policy {name!r} has no argument {', '.join(map(repr, unknown))}. "
+                         f"Use its arguments: {', '.join(accepted) or 'none'}")
+    return cls(action_space, **kwargs)
