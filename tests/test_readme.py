@@ -25,3 +25,4 @@ def test_python_tour_runs(tmp_path, monkeypatch):
     assert tuple(namespace["surprise"].shape) == (1, 3)
     assert namespace["env"].action_space.contains(namespace["agent"].act(namespace["obs"]))
     assert len(namespace["agent"].monitor.scores) >= 1
+    assert namespace["results"][0].name == "mpc-cem" and (tmp_path / "reports" / "py" / "report.json").is_file()
