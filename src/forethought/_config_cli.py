@@ -74,3 +74,14 @@ def parse_json_object(text: str, option: str = "--env-kwargs") -> dict[str, Any]
     if not isinstance(value, dict):
         raise ValueError(f"{option}: expected a JSON object, got {text!r}. Write e.g. '{{\"image_size\": 64}}'")
     return value
+
+
+def parse_json_list(text: str, option: str) -> list[float]:
+    """A JSON list of numbers given on the command line (``--state-weights '[0, 0, 1, 1, 1, 0, 0]'``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{option}: not JSON ({e.msg} at column {e.colno}). Write a JSON list, e.g. '[0, 1, 1]'") from None
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{option}: expected a JSON list of numbers, got {text!r}. Write e.g. '[0, 1, 1]'")
+    return [float(v) for v in value]

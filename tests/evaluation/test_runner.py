@@ -149,7 +149,9 @@ def test_cli_options_are_the_config_fields_with_their_defaults(run_dir, tmp_path
                                       "--env-kwargs", '{"image_size": 32}'))
     assert cfg.mpc == MPCConfig(bf16=True, seed=7) and cfg.baseline is False and cfg.env_kwargs == {"image_size": 32}
     for bad, match in ((("--episodes", "0"), "--episodes must be >= 1"), (("--env-kwargs", "[1]"), "JSON object"),
-                       (("--receding", "9"), "receding"), (("--draft", "d", "--bf16"), "float32")):
+                       (("--receding", "9"), "receding"), (("--draft", "d", "--bf16"), "float32"),
+                       (("--state-weights", "[1,"), "--state-weights: not JSON"),
+                       (("--state-weights", "[1]", "--cost", "l1"), "replaces the latent cost")):
         with pytest.raises(ValueError, match=match):
             eval_config_from_args(_args("--model", "m", "--out", "o", *bad))
     # The library entry point takes the same typed config and returns the results.
@@ -171,3 +173,9 @@ def test_anchor_protocol_training_goals_latched_success_is_named(run_dir, tmp_pa
     assert mpc["success_mode"] == "any" and mpc["success_rate"] == mpc["success_rate_any"]
     assert mpc["success_rate_any"] >= mpc["success_rate_final"]  # a latched success includes a final one
     assert "latched" in (tmp_path / "lewm" / "report.md").read_text()
+
+
+def test_state_weights_need_a_model_with_a_readout(run_dir, tmp_path):
+    with pytest.raises(ValueError, match="--state-weight"):
+        run_eval_from_args(_args("--model", str(run_dir), "--out", str(tmp_path / "r"), *COMMON,
+                                 "--state-weights", "[1, 1]"))

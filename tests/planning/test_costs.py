@@ -117,3 +117,30 @@ def test_the_cli_planner_names_are_the_library_planners() -> None:
     from forethought.planning import PLANNERS
 
     assert set(PLANNER_NAMES) == set(PLANNERS)
+
+
+def test_readout_cost_weighs_estimated_state_dims() -> None:
+    from forethought.planning.objectives import readout_cost
+
+    m = WorldModel(WorldModelConfig(obs_shape=(5,), action_dim=A, latent_dim=D, history=3, readout_dim=3,
+                                    encoder=WorldModelConfig.preset("tiny", (5,), A).encoder,
+                                    predictor=PredictorConfig(width=32, depth=1, heads=4))).eval()
+    with torch.no_grad():  # readout = the first three latent dims
+        m.readout.weight.copy_(torch.eye(3, D))
+        m.readout.bias.zero_()
+    goal = torch.zeros(1, D)
+    lat = torch.zeros(1, 2, 2, D)  # (B, N=2, H=2, D)
+    lat[0, 0, :, 0] = 1.0  # candidate 0 off in state dim 0
+    lat[0, 1, :, 2] = 1.0  # candidate 1 off in state dim 2
+    lat[0, :, :, 5] = 3.0  # both far in a latent dim the readout ignores
+    with torch.no_grad():
+        c = readout_cost(m, goal, [1.0, 0.0, 0.0], "sum")(lat, torch.zeros(1, 2, 2, A))
+        last = readout_cost(m, goal, [0.0, 0.0, 2.0], "last")(lat, torch.zeros(1, 2, 2, A))
+        mixed = readout_cost(m, goal, [1.0, 0.0, 0.0], "sum", latent_weight=1.0)(lat, torch.zeros(1, 2, 2, A))
+    assert c.tolist() == [[2.0, 0.0]] and last.tolist() == [[0.0, 2.0]]  # only the weighted dims count
+    assert torch.allclose(mixed - c, torch.full((1, 2), 2 * (9.0 + 1.0) / D))  # + the summed latent L2
+    with pytest.raises(ValueError, match="3 numbers"):
+        readout_cost(m, goal, [1.0, 1.0], "sum")
+    plain = _model()
+    with pytest.raises(ValueError, match="--state-weight"):
+        readout_cost(plain, torch.zeros(1, D), [1.0])

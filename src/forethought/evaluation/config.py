@@ -12,10 +12,11 @@ agent when it runs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from forethought._config_cli import parse_json_object
+from forethought._config_cli import parse_json_list, parse_json_object
 
 if TYPE_CHECKING:
     from forethought.models.protocols import LatentWorldModel
@@ -42,6 +43,12 @@ class MPCConfig:
                 "100x10) or score only the last predicted step", "choices": ("sum", "last")})
     terminal_weight: float = field(default=0.0, metadata={
         "help": "with --reduce sum: add this multiple of the last step's distance"})
+    state_weights: str | None = field(default=None, metadata={
+        "help": "plan on the model's state readout (a model trained with --state-weight) instead of the latent "
+                "distance: a JSON list of weights per normalized state dim, e.g. PushT's block '[0,0,1,1,1,0,0]'. "
+                "The readout was trained with privileged state supervision; reports say so"})
+    latent_weight: float = field(default=0.0, metadata={
+        "help": "with --state-weights: add this multiple of the latent L2 distance"})
     noise_beta: float = field(default=0.0, metadata={
         "help": "cem/mppi: colored sampling noise over env steps, power 1/f^beta (iCEM); 0 = white, 2-3 = smooth "
                 "samples that keep a direction"})
@@ -66,6 +73,11 @@ class MPCConfig:
             raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
+        if self.state_weights is not None:
+            weights = parse_json_list(self.state_weights, "--state-weights")
+            if self.draft is not None or self.cost != "l2":
+                raise ValueError("--state-weights replaces the latent cost: drop --draft / --cost")
+            object.__setattr__(self, "state_weights", json.dumps(weights))
         if self.draft is not None:
             if self.planner == "gradient":
                 raise ValueError("--draft: speculative rollouts are forward-only; use --planner cem, mppi or random")
@@ -94,6 +106,13 @@ class MPCConfig:
             draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
             objective: Any = SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
                                                   self.terminal_weight)
+        elif self.state_weights is not None:
+            from forethought.planning.objectives import readout_cost
+
+            weights, reduce, latent_weight = json.loads(self.state_weights), self.reduce, self.latent_weight
+            objective = LatentGoalObjective(
+                model, lambda goal_z: readout_cost(model, goal_z, weights, reduce, latent_weight), bf16=self.bf16,
+                compile=self.compile)
         else:
             objective = LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
                                             compile=self.compile)

@@ -13,7 +13,7 @@ reward; a readout of states) plug in the same way, with no change to the agent o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -105,3 +105,31 @@ class LatentGoalObjective:
         return {"kind": "latent_goal", "cost": self.cost if isinstance(self.cost, str) else "custom",
                 "reduce": self.reduce, "terminal_weight": self.terminal_weight, "bf16": self.bf16,
                 "compile": self.compile, "fast": self.fast}
+
+
+def readout_cost(model: LatentWorldModel, goal_z: Tensor, weights: Sequence[float], reduce: str = "sum",
+                 latent_weight: float = 0.0) -> Cost:
+    """A cost in estimated *state* space: the model's readout head applied to imagined and goal latents.
+
+    ``cost = sum_s w_s (r(z)_s - r(goal_z)_s)^2`` over the normalized state dims ``s`` (summed over
+    the horizon or on its last step), plus ``latent_weight`` times the mean squared latent distance.
+    The readout (``WorldModel.read_state``) was trained on the dataset's true states (privileged
+    supervision, ``forethought train --state-weight``); at planning time it only reads latents of
+    observations, so the agent still sees observations and the goal image only. The weights choose
+    what matters (PushT: the block's x, y and angle, not the agent).
+    """
+    if getattr(model, "readout", None) is None:
+        raise ValueError("the readout objective needs a model trained with --state-weight > 0 (it has no readout head)")
+    w = torch.as_tensor(list(weights), dtype=torch.float32, device=goal_z.device)
+    if w.ndim != 1 or w.numel() != model.readout.out_features or bool((w < 0).any()):
+        raise ValueError(f"state weights must be {model.readout.out_features} numbers >= 0 (one per state dim), "
+                         f"got {list(weights)}")
+    goal_s = model.readout(goal_z.float())  # (B, S)
+    latent = goal_cost(goal_z, "l2", reduce) if latent_weight else None
+
+    def cost(latents: Tensor, actions: Tensor) -> Tensor:
+        per_step = ((model.readout(latents) - goal_s[:, None, None]).pow(2) * w).sum(-1)  # (B, N, H)
+        total = per_step[..., -1] if reduce == "last" else per_step.sum(-1)
+        return total + latent_weight * latent(latents, actions) if latent is not None else total
+
+    return cost
