@@ -6,12 +6,12 @@ Every subcommand imports what it needs when it runs, so ``forethought --help`` s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from forethought._config_cli import parse_json_object
+from forethought.data.arguments import print_summary
 
 EPILOG = """\
 The loop, one command a step:
@@ -99,7 +99,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         repair=args.repair,
         progress=not args.quiet,
     )
-    _print_summary(summary)
+    print_summary(summary)
     return 0
 
 
@@ -146,102 +146,13 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
 
 
 # --------------------------------------------------------------------------- info
-def _print_summary(summary: dict) -> None:
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        print(f"  {key:<{width}}  {value}")
-
-
-def _cmd_info(args: argparse.Namespace) -> int:
-    from forethought.data import EpisodeStore
-    from forethought.data.integrity import verify
-
-    store = EpisodeStore.open(args.path)
-    report = verify(store, full=args.verify)
-    summary = store.summary()
-    summary["integrity"] = ("full check passed" if args.verify else "chunk files present, sizes match") + (
-        "; no checksums (`forethought verify --rehash` adds them)" if report.checksummed_episodes < len(store) else "")
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        print(f"Dataset {args.path}")
-        _print_summary(summary)
-    return 0
-
-
-def _add_info(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "info",
-        help="summarize a dataset",
-        description="Print what a dataset holds: environment, episodes, steps, spaces, size on disk.",
-        epilog="examples:\n  forethought info data/tworoom --json\n  forethought info data/tworoom --verify",
-        formatter_class=_Formatter,
-    )
-    p.add_argument("path", type=Path, help="dataset folder")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--verify", action="store_true",
-                   help="also read every chunk and check the checksums (as `forethought verify --full`)")
-    p.set_defaults(func=_cmd_info)
-
-
-# --------------------------------------------------------------------------- verify
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from forethought.data import EpisodeStore
-    from forethought.data.integrity import verify
-    from forethought.data.repair import rehash
-
-    if args.rehash:
-        report = rehash(args.path)
-        print(f"{args.path}: checksums recorded for {report.episodes} episodes")
-    else:
-        report = verify(EpisodeStore.open(args.path), full=args.full)
-    print(report.line())
-    for note in report.notes:
-        print(f"note: {note}")
-    return 0
-
-
-def _add_verify(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "verify",
-        help="check a dataset for missing or corrupt chunk files",
-        description=(
-            "Check that a dataset reads back as it was written. The cheap check (default) looks for\n"
-            "every chunk file the committed episodes need and compares each file's size with the one\n"
-            "recorded when it was written; --full also reads every chunk and compares the crc32 of\n"
-            "every file and the hash of every episode's rows with the record (the time of reading the\n"
-            "whole dataset once). A damaged file is named with the array, the episodes it holds and the\n"
-            "fix; the exit status is 2. Datasets written before checksums are checked for missing and\n"
-            "undecodable files only; --rehash records checksums of the data as it reads now."
-        ),
-        epilog=(
-            "examples:\n"
-            "  forethought verify data/tworoom                 # cheap: seconds even for large datasets\n"
-            "  forethought verify data/tworoom --full          # every byte against its checksums\n"
-            "  forethought verify data/old --rehash            # add checksums to a dataset written before them\n"
-            "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair\n"
-            "                                                  # re-collect damaged episodes in place\n\n"
-            "exit status: 0 intact, 2 damaged (or not a dataset)."
-        ),
-        formatter_class=_Formatter,
-    )
-    p.add_argument("path", type=Path, help="dataset folder")
-    p.add_argument("--full", action="store_true", help="read every chunk and check every checksum")
-    p.add_argument("--rehash", action="store_true",
-                   help="record checksums of the data as it reads now (after a full check of what can be checked); "
-                        "for datasets written before checksums, or with a damaged checksum log")
-    p.set_defaults(func=_cmd_verify)
-
-
 # --------------------------------------------------------------------------- minari
 def _cmd_import_minari(args: argparse.Namespace) -> int:
     from forethought.data.minari_io import import_minari
 
     store = import_minari(args.source, args.out, progress=not args.quiet)
     print(f"Imported into {args.out}")
-    _print_summary(store.summary())
+    print_summary(store.summary())
     return 0
 
 
@@ -311,6 +222,18 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
+     "summarize a dataset",
+     "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),
+    ("verify", "forethought.data.arguments", "add_verify_arguments", "forethought.data.arguments", "run_verify",
+     "check a dataset for missing or corrupt chunk files",
+     "Check that a dataset reads back as it was written. The cheap check (default) looks for\n"
+     "every chunk file the committed episodes need and compares each file's size with the one\n"
+     "recorded when it was written; --full also reads every chunk and compares the crc32 of\n"
+     "every file and the hash of every episode's rows with the record (the time of reading the\n"
+     "whole dataset once). A damaged file is named with the array, the episodes it holds and the\n"
+     "fix; the exit status is 2. Datasets written before checksums are checked for missing and\n"
+     "undecodable files only; --rehash records checksums of the data as it reads now."),
     ("benchmark", "forethought.evaluation.benchmark", "add_benchmark_arguments", "forethought.evaluation.benchmark",
      "run_benchmark_from_args",
      "collect, train and evaluate every built-in task under ours and the anchors' protocols",
@@ -363,8 +286,6 @@ def _add_library_commands(sub: argparse._SubParsersAction) -> None:
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_envs,
     _add_collect,
-    _add_info,
-    _add_verify,
     _add_minari,
     _add_library_commands,
 )
