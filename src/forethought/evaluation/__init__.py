@@ -21,7 +21,6 @@ _EXPORTS = {
     "RandomAgent": "forethought.evaluation.protocol",
     "evaluate": "forethought.evaluation.protocol",
     "Task": "forethought.evaluation.tasks",
-    "held_out_episodes": "forethought.training.run_folder",
     "sample_env_tasks": "forethought.evaluation.tasks",
     "sample_tasks": "forethought.evaluation.tasks",
     "unsolved_tasks": "forethought.evaluation.tasks",
