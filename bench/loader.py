@@ -60,7 +60,7 @@ def main() -> None:
         lazy = WindowDataset(store, in_memory=False, **window)
         rows.append({"mode": "streamed", "workers": workers, "load_s": 0.0,
                      "windows_per_s": windows_per_s(lazy, args.batches, workers)})
-    print(f"{args.data}: {store.num_episodes} episodes, {len(store.summary())} fields; batch 32; "
+    print(f"{args.data}: {store.num_episodes} episodes; batch 32; "
           f"torch threads {torch.get_num_threads()}; the trainer consumes ~{args.consume:.0f} windows/s")
     print("| mode | workers | load (s) | windows/s | vs the trainer |\n|---|---|---|---|---|")
     for r in rows:
