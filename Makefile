@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The whole loop on TwoRoom: collect, train the small preset, plan with CEM under the honest
-# protocol, print the table. About 7 minutes on 2 CPU cores after the install (measured 6 min 19 s);
+# protocol, print the table. About 7 minutes on 2 CPU cores after the install (measured 6 min 54 s);
 # every stage resumes where it stopped if interrupted.
 DEMO_DATA  ?= data/tworoom
 DEMO_RUN   ?= runs/tworoom
