@@ -12,7 +12,6 @@ agent when it runs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +42,10 @@ class MPCConfig:
                 "100x10) or score only the last predicted step", "choices": ("sum", "last")})
     terminal_weight: float = field(default=0.0, metadata={
         "help": "with --reduce sum: add this multiple of the last step's distance"})
-    state_weights: str | None = field(default=None, metadata={
+    state_weights: tuple[float, ...] | None = field(default=None, metadata={
         "help": "plan on the model's state readout (a model trained with --state-weight) instead of the latent "
                 "distance: a JSON list of weights per normalized state dim, e.g. PushT's block '[0,0,1,1,1,0,0]'. "
-                "The readout was trained with privileged state supervision; reports say so"})
+                "The readout was trained with privileged state supervision; reports say so", "type": str})
     latent_weight: float = field(default=0.0, metadata={
         "help": "with --state-weights: add this multiple of the latent L2 distance"})
     noise_beta: float = field(default=0.0, metadata={
@@ -74,10 +73,10 @@ class MPCConfig:
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
         if self.state_weights is not None:
-            weights = parse_json_list(self.state_weights, "--state-weights")
+            if isinstance(self.state_weights, str):  # as given on the command line
+                object.__setattr__(self, "state_weights", tuple(parse_json_list(self.state_weights, "--state-weights")))
             if self.draft is not None or self.cost != "l2":
                 raise ValueError("--state-weights replaces the latent cost: drop --draft / --cost")
-            object.__setattr__(self, "state_weights", json.dumps(weights))
         if self.draft is not None:
             if self.planner == "gradient":
                 raise ValueError("--draft: speculative rollouts are forward-only; use --planner cem, mppi or random")
@@ -94,32 +93,37 @@ class MPCConfig:
                 settings[name] = value
         return settings
 
-    def build_agent(self, model: LatentWorldModel, action_space: Any, device: str, *, samples: int | None = None,
-                    iterations: int | None = None) -> Any:
-        """The :class:`~forethought.agent.MPCAgent` this config describes, for ``model`` on an env with ``action_space``."""
-        from forethought.agent.mpc import MPCAgent, model_frameskip
-        from forethought.planning import LatentGoalObjective, make_planner
+    def build_objective(self, model: LatentWorldModel) -> Any:
+        """The objective factory this config describes; one serves every agent of an evaluation (a
+        compiled rollout stays compiled, a draft is read once)."""
+        from forethought.planning import LatentGoalObjective
 
         if self.draft is not None:
             from forethought.speculative import SpeculativeObjective, load_draft
 
             draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
-            objective: Any = SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
-                                                  self.terminal_weight)
-        elif self.state_weights is not None:
-            from forethought.planning.objectives import readout_cost
+            return SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
+                                        self.terminal_weight)
+        if self.state_weights is None:
+            return LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
+                                       compile=self.compile)
+        from forethought.planning.objectives import readout_cost
 
-            weights, reduce, latent_weight = json.loads(self.state_weights), self.reduce, self.latent_weight
-            objective = LatentGoalObjective(
-                model, lambda goal_z: readout_cost(model, goal_z, weights, reduce, latent_weight), bf16=self.bf16,
-                compile=self.compile)
-        else:
-            objective = LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
-                                            compile=self.compile)
+        weights, reduce, latent_weight = self.state_weights, self.reduce, self.latent_weight
+        return LatentGoalObjective(model, lambda goal_z: readout_cost(model, goal_z, weights, reduce, latent_weight),
+                                   bf16=self.bf16, compile=self.compile)
+
+    def build_agent(self, model: LatentWorldModel, action_space: Any, device: str, *, objective: Any = None,
+                    samples: int | None = None, iterations: int | None = None) -> Any:
+        """The :class:`~forethought.agent.MPCAgent` this config describes, for ``model`` on an env with
+        ``action_space``; ``objective`` (default: :meth:`build_objective`) and the budget can be given."""
+        from forethought.agent.mpc import MPCAgent, model_frameskip
+        from forethought.planning import make_planner
+
         frameskip = model_frameskip(model, int(action_space.shape[0]))
         planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
-        return MPCAgent(model, planner, action_space=action_space, objective=objective, horizon=self.horizon,
-                        receding=self.receding, device=device)
+        return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
+                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     tasks, tasks_note, task_filter = _tasks(cfg, paths, store, env_id, env_kwargs)
 
     mpc = cfg.mpc
-    agent = mpc.build_agent(model, action_space, device)
+    objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
+    agent = mpc.build_agent(model, action_space, device, objective=objective)
     monitor = _surprise_monitor(cfg.surprise, model, paths.model)
     agent.monitor = monitor
     planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
@@ -147,7 +148,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     sweep = None
     if cfg.sweep:
         pairs = parse_pairs(cfg.sweep_pairs) if cfg.sweep_pairs else list(DEFAULT_SWEEP)
-        sweep = budget_sweep(lambda n, i: mpc.build_agent(model, action_space, device, samples=n, iterations=i),
+        sweep = budget_sweep(lambda n, i: mpc.build_agent(model, action_space, device, objective=objective, samples=n,
+                                                          iterations=i),
                              pairs, env_id, env_kwargs, tasks, **common)
     meta = {
         "command": shlex.join(["forethought", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "forethought eval",
