@@ -63,25 +63,26 @@ def config_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
     return cls(**values, **extra)
 
 
-def parse_json_object(text: str, option: str = "--env-kwargs") -> dict[str, Any]:
-    """A JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``), or a ``ValueError``
-    in the CLI's style naming ``option``."""
+def _parse_json(text: str, option: str | None, expected: str, example: str, ok: Any) -> Any:
+    """``json.loads(text)`` checked by ``ok``; a ``ValueError`` naming ``option`` (when given) and an example."""
+    prefix = f"{option}: " if option else ""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{option}: not JSON ({e.msg} at column {e.colno}). Write a JSON object, e.g. "
-                         "'{\"image_size\": 64}'") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{option}: expected a JSON object, got {text!r}. Write e.g. '{{\"image_size\": 64}}'")
+        raise ValueError(f"{prefix}not JSON ({e.msg} at column {e.colno}). Write {expected}, e.g. {example}") from None
+    if not ok(value):
+        raise ValueError(f"{prefix}expected {expected}, got {text!r}. Write e.g. {example}")
     return value
+
+
+def parse_json_object(text: str, option: str | None = "--env-kwargs") -> dict[str, Any]:
+    """A JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``), or a ``ValueError``
+    in the CLI's style naming ``option`` (``None``: for argparse, which names the option itself)."""
+    return _parse_json(text, option, "a JSON object", "'{\"image_size\": 64}'", lambda v: isinstance(v, dict))
 
 
 def parse_json_list(text: str, option: str) -> list[float]:
     """A JSON list of numbers given on the command line (``--state-weights '[0, 0, 1, 1, 1, 0, 0]'``)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{option}: not JSON ({e.msg} at column {e.colno}). Write a JSON list, e.g. '[0, 1, 1]'") from None
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ValueError(f"{option}: expected a JSON list of numbers, got {text!r}. Write e.g. '[0, 1, 1]'")
+    value = _parse_json(text, option, "a JSON list of numbers", "'[0, 1, 1]'", lambda v: isinstance(v, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v))
     return [float(v) for v in value]

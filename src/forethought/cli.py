@@ -56,9 +56,9 @@ def error_message(command: str | None, err: BaseException) -> str:
 def _json_dict(text: str) -> dict:
     """Parse a JSON object given on the command line (``--env-kwargs '{"image_size": 96}'``)."""
     try:
-        return parse_json_object(text, "value")
+        return parse_json_object(text, option=None)  # argparse names the option
     except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix("value: ")) from None
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- envs
