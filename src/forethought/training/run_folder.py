@@ -60,17 +60,25 @@ class RunPaths:
         return cls(model_dir, run_dir, Path(data) if data is not None else None)
 
 
+def _listed_episodes(run_dir: str | Path | None, key: str, num_episodes: int) -> tuple[list[int], Path | None]:
+    """The ids run.json lists under ``key`` that exist in a dataset of ``num_episodes``, and run.json's path
+    (``None`` without one)."""
+    info = read_run_info(run_dir) if run_dir is not None else None
+    if info is None:
+        return [], None
+    ids = [int(i) for i in info.get(key) or [] if 0 <= int(i) < num_episodes]
+    return ids, Path(run_dir) / RUN_JSON
+
+
 def training_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[list[int], str]:
     """The episode ids a run trained on (`train_episodes` of run.json), and where they come from.
 
     For the anchors' protocol that draws goals from the training file (stable-worldmodel / LeWM's
     PushT): those tasks test planning with a model that has seen the transitions, not generalization.
     """
-    run_json = Path(run_dir) / RUN_JSON if run_dir is not None else None
-    if run_json is None or not run_json.is_file():
+    ids, run_json = _listed_episodes(run_dir, "train_episodes", num_episodes)
+    if run_json is None:
         return list(range(num_episodes)), "no run.json next to the model: all episodes of the dataset"
-    ids = read_json(run_json, what="a training run's record", fix=FIX_RUN_JSON).get("train_episodes") or []
-    ids = [int(i) for i in ids if 0 <= int(i) < num_episodes]
     if not ids:
         raise ValueError(f"{run_json}: lists no train_episodes. Evaluate with goal_split='held-out', or retrain")
     return ids, f"training episodes of the run ({run_json}): the model has seen these transitions"
@@ -83,15 +91,10 @@ def held_out_episodes(run_dir: str | Path | None, num_episodes: int) -> tuple[li
     run.json, or with an empty split, the last 10% of the episodes are used (at least one), and
     the note says so: those may have been trained on.
     """
-    run_json = Path(run_dir) / RUN_JSON if run_dir is not None else None
-    if run_json is not None and run_json.is_file():
-        val = read_json(run_json, what="a training run's record", fix=FIX_RUN_JSON).get("val_episodes") or []
-        val = [int(i) for i in val if 0 <= int(i) < num_episodes]
-        if val:
-            return val, f"held-out (validation) episodes of the training run ({run_json})"
-        note = f"{run_json} lists no validation episodes"
-    else:
-        note = "no run.json next to the model"
+    val, run_json = _listed_episodes(run_dir, "val_episodes", num_episodes)
+    if val:
+        return val, f"held-out (validation) episodes of the training run ({run_json})"
+    note = f"{run_json} lists no validation episodes" if run_json is not None else "no run.json next to the model"
     k = max(1, int(round(num_episodes * HELD_OUT_FALLBACK_FRACTION)))
     ids = list(range(num_episodes - k, num_episodes))
     return ids, (f"{note}: used the last {k} episodes ({ids[0]}..{ids[-1]}); they are NOT guaranteed "
