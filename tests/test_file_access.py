@@ -25,9 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "forethought"
 READER = "_files.py"
 # json.loads of strings that are not file contents: "module path:function" -> why it is fine.
 JSON_LOADS_ALLOWED = {
-    "_config_cli.py:parse_json_object": "a JSON object given on the command line (--env-kwargs, --policy-kwargs)",
-    "_config_cli.py:parse_json_list": "a JSON list given on the command line (--state-weights)",
-    "evaluation/config.py:MPCConfig.build_agent": "--state-weights, already parsed and re-serialized by MPCConfig",
+    "_config_cli.py:_parse_json": "JSON given on the command line (--env-kwargs, --policy-kwargs, --state-weights)",
     "data/commit.py:read_entries": "lines of the checksum log, read once and checked against its recorded crc32 first",
     "data/collect.py:_jsonable": "a round trip through json.dumps to make a value JSON-safe",
     "training/logging.py:_truncate_after": "keeps the raw lines of metrics.jsonl, dropping a line cut by a kill",

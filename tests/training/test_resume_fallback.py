@@ -17,33 +17,15 @@ from forethought._files import CorruptFileError
 from forethought.cli import main
 from forethought.training.checkpoint import CheckpointError, list_checkpoints, verify_checkpoint
 from forethought.training.config import TrainConfig
-from forethought.training.trainer import Trainer
 
-from .toy import LinearData, ToyObjective, make_dot_store, toy_params
+from .toy import Interrupt, ToyObjective, make_dot_store, run_toy, toy_params
 
 CFG = TrainConfig.preset("tiny", steps=30, batch_size=16, lr=3e-2, warmup_steps=4, ckpt_every=10, log_every=5,
                          eval_every=10)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _run(out: Path, *, resume: bool = False, stop_at: int | None = None) -> ToyObjective:
-    torch.manual_seed(CFG.seed)
-    objective = ToyObjective()
-
-    def on_step(step: int, metrics: dict) -> None:
-        if step == stop_at:
-            raise Interrupt
-
-    trainer = Trainer(objective, LinearData(256), CFG, out, val_set=LinearData(64, seed=1), progress=False,
-                      tensorboard=False, on_step=on_step)
-    try:
-        trainer.fit(resume=resume)
-    except Interrupt:
-        pass
-    return objective
+def _run(out: Path, **kwargs) -> ToyObjective:
+    return run_toy(out, CFG, **kwargs)[0]
 
 
 def _truncate(file: Path) -> None:

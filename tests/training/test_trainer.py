@@ -12,32 +12,14 @@ from forethought.training.config import TrainConfig
 from forethought.training.logging import read_metrics
 from forethought.training.trainer import NonFiniteLossError, Trainer
 
-from .toy import LinearData, ToyObjective, toy_params
+from .toy import ToyObjective, run_toy, toy_params
 
 CFG = TrainConfig.preset("tiny", steps=40, batch_size=16, lr=3e-2, warmup_steps=4, ckpt_every=10, log_every=5,
                          eval_every=20)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _run(out: Path, cfg: TrainConfig = CFG, *, resume: bool = False, stop_at: int | None = None,
-         objective: ToyObjective | None = None, tensorboard: bool = False) -> tuple[ToyObjective, Trainer]:
-    torch.manual_seed(cfg.seed)  # as `train()` does before building the model
-    objective = objective or ToyObjective()
-
-    def on_step(step: int, metrics: dict) -> None:
-        if step == stop_at:
-            raise Interrupt
-
-    trainer = Trainer(objective, LinearData(256), cfg, out, val_set=LinearData(64, seed=1), progress=False,
-                      tensorboard=tensorboard, on_step=on_step)
-    try:
-        trainer.fit(resume=resume)
-    except Interrupt:
-        pass
-    return objective, trainer
+def _run(out: Path, cfg: TrainConfig = CFG, **kwargs) -> tuple[ToyObjective, Trainer]:
+    return run_toy(out, cfg, **kwargs)
 
 
 def test_training_lowers_the_loss_and_logs(tmp_path: Path) -> None:

@@ -55,6 +55,32 @@ def toy_params(module: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+class Interrupt(Exception):
+    """Raised from `on_step` to stop a run the way a kill would (after that step, before the next)."""
+
+
+def run_toy(out, cfg, *, resume: bool = False, stop_at: int | None = None, objective: ToyObjective | None = None,
+            tensorboard: bool = False):
+    """Train `objective` (default a fresh `ToyObjective`) on `LinearData` into `out`; stop after step
+    `stop_at` when given. Returns `(objective, trainer)`."""
+    from forethought.training.trainer import Trainer
+
+    torch.manual_seed(cfg.seed)  # as `train()` does before building the model
+    objective = objective or ToyObjective()
+
+    def on_step(step: int, metrics: dict) -> None:
+        if step == stop_at:
+            raise Interrupt
+
+    trainer = Trainer(objective, LinearData(256), cfg, out, val_set=LinearData(64, seed=1), progress=False,
+                      tensorboard=tensorboard, on_step=on_step)
+    try:
+        trainer.fit(resume=resume)
+    except Interrupt:
+        pass
+    return objective, trainer
+
+
 def make_dot_store(path, episodes: int = 10, steps: int = 20, size: int = 16, seed: int = 0):
     """A real episode store: a 2x2 dot on a `size`x`size` image, moved by a 2-D action in [-1, 1].
 
