@@ -197,13 +197,8 @@ def _keep(kv: KV, window: int) -> KV | None:
     return (kv[0][:, :, 1 - window :], kv[1][:, :, 1 - window :]) if window > 1 else None
 
 
-def sequence_forward(w: PredictorWeights, z: Tensor, a: Tensor, dropout: float = 0.0) -> tuple[Tensor, list[KV | None]]:
-    """One causal pass: ``z (B, T, D)``, ``a (B, T, A)`` -> predictions ``(B, T, D)`` and per-block caches.
-
-    Position ``t`` of the output predicts ``z_{t+1}`` from ``z_{t-h+1..t}``, ``a_{t-h+1..t}``.
-    The caches are each block's keys/values of the last ``w_b - 1`` tokens (``None`` where
-    ``w_b = 1``), ready for :func:`cached_rollout` to continue from.
-    """
+def _blocks(w: PredictorWeights, z: Tensor, a: Tensor, dropout: float) -> tuple[Tensor, tuple[Tensor, ...], list[KV | None]]:
+    """The blocks over ``T`` tokens: the last block's output ``(B, T, W)``, the modulations, and the caches."""
     T = z.shape[1]
     mod = conditioning(w, a)
     x = fast_linear(z.to(w.inp_w.dtype), w.inp_w, w.inp_b)  # (B, T, W)
@@ -211,6 +206,17 @@ def sequence_forward(w: PredictorWeights, z: Tensor, a: Tensor, dropout: float =
     for b, (bw, win) in enumerate(zip(w.blocks, w.windows)):
         x, kv = block_step(x, mod[6 * b : 6 * b + 6], bw, bias=band_bias(w.rel[b], win, T, T), dropout=dropout)
         caches.append(_keep(kv, win))
+    return x, mod, caches
+
+
+def sequence_forward(w: PredictorWeights, z: Tensor, a: Tensor, dropout: float = 0.0) -> tuple[Tensor, list[KV | None]]:
+    """One causal pass: ``z (B, T, D)``, ``a (B, T, A)`` -> predictions ``(B, T, D)`` and per-block caches.
+
+    Position ``t`` of the output predicts ``z_{t+1}`` from ``z_{t-h+1..t}``, ``a_{t-h+1..t}``.
+    The caches are each block's keys/values of the last ``w_b - 1`` tokens (``None`` where
+    ``w_b = 1``), ready for :func:`cached_rollout` to continue from.
+    """
+    x, mod, caches = _blocks(w, z, a, dropout)
     return _head(w, x, mod, z).to(z.dtype), caches
 
 
@@ -227,8 +233,8 @@ def cached_rollout(w: PredictorWeights, z: Tensor, actions: Tensor, past: Tensor
     N, H, A = actions.shape[1:]
     M, dt = B * N, w.inp_w.dtype
     caches: list[KV | None] = [None] * len(w.blocks)
-    if L > 1:
-        _, caches = sequence_forward(w, z[:, :-1], past)
+    if L > 1:  # the history's keys/values; its predictions are not needed
+        caches = _blocks(w, z[:, :-1], past, 0.0)[2]
     mod = conditioning(w, actions.reshape(M, H, A))  # 6 depth + 2 x (M, H, W)
     x_new = fast_linear(z[:, -1:].to(dt), w.inp_w, w.inp_b).repeat_interleave(N, dim=0)  # (M, 1, W)
     last_z = z[:, -1].float().repeat_interleave(N, dim=0)  # (M, D)
