@@ -130,7 +130,10 @@ def test_actions_are_a_function_of_the_observations_alone() -> None:
     for fn in (MPCAgent.__init__, MPCAgent.reset, MPCAgent.act):
         params = set(inspect.signature(fn).parameters)
         assert not params & {"env", "envs", "simulator", "state", "info"}, params
-    assert list(inspect.signature(MPCAgent.act).parameters) == ["self", "obs"]
+    # obs, and the sensed state dims for a model trained with --proprio-dims (refused otherwise)
+    assert list(inspect.signature(MPCAgent.act).parameters) == ["self", "obs", "proprio"]
+    with pytest.raises(ValueError, match="takes no proprio"):
+        replay.act(seen[0], proprio=np.zeros((1,), np.float32))
     with pytest.raises(TypeError, match="numpy array"):
         replay.act(env)
 

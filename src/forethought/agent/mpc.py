@@ -95,6 +95,8 @@ class MPCAgent:
         self.last_result: PlanResult | None = None
         self.monitor = monitor
         self._goal_z: Tensor | None = None
+        # State dims the model senses directly (proprioception); the driver passes them with each obs.
+        self.proprio_dims: tuple[int, ...] | None = getattr(model.config, "proprio_dims", None)
 
     # ------------------------------------------------------------------ observations
     def _to_batch(self, obs: Any, what: str) -> tuple[Tensor, bool]:
@@ -115,17 +117,27 @@ class MPCAgent:
         return x[:, None], single
 
     @torch.no_grad()  # not inference_mode: the gradient planner backpropagates through these latents
-    def _encode(self, obs: Any, what: str) -> tuple[Tensor, bool]:
+    def _encode(self, obs: Any, what: str, proprio: Any = None) -> tuple[Tensor, bool]:
         x, single = self._to_batch(obs, what)
-        return self.model.encode(x)[:, 0], single  # (B, D)
+        if self.proprio_dims is None:
+            if proprio is not None:
+                raise ValueError(f"{what}: this model takes no proprio (trained without --proprio-dims)")
+            return self.model.encode(x)[:, 0], single  # (B, D)
+        if proprio is None:
+            raise ValueError(f"{what}: this model senses state dims {self.proprio_dims} (proprioception): "
+                             f"pass their raw values with the observation")
+        p = torch.as_tensor(np.asarray(proprio, np.float32), device=self.device).reshape(x.shape[0], 1, -1)
+        return self.model.encode(x, self.model.normalize_proprio(p))[:, 0], single
 
     # ------------------------------------------------------------------ the loop
-    def reset(self, goal_obs: np.ndarray) -> None:
+    def reset(self, goal_obs: np.ndarray, goal_proprio: np.ndarray | None = None) -> None:
         """Start new episodes toward ``goal_obs`` (``(B, H, W, C)`` uint8, or one ``(H, W, C)``).
 
-        Clears the history, the queued actions, the warm start and ``decision_times``.
+        ``goal_proprio (B, P)``: the goal's sensed values, for a model with proprioception
+        (``self.proprio_dims``; DINO-WM's goal is an image and its proprio). Clears the history,
+        the queued actions, the warm start and ``decision_times``.
         """
-        self._goal_z, _ = self._encode(goal_obs, "goal_obs")
+        self._goal_z, _ = self._encode(goal_obs, "goal_obs", goal_proprio)
         B = self._goal_z.shape[0]
         self._latents: list[Tensor] = []  # model frames, each (B, D); at most h
         self._actions: list[Tensor] = []  # normalized model actions between them, each (B, A)
@@ -138,9 +150,10 @@ class MPCAgent:
         if self.monitor is not None:
             self.monitor.reset()
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, proprio: np.ndarray | None = None) -> np.ndarray:
         """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one
-        ``(H, W, C)``): ``(B, env_action_dim)`` float32 (``(env_action_dim,)`` for one obs)."""
+        ``(H, W, C)``): ``(B, env_action_dim)`` float32 (``(env_action_dim,)`` for one obs).
+        ``proprio (B, P)``: the sensed state dims, for a model with proprioception."""
         if self._goal_z is None:
             raise RuntimeError("call reset(goal_obs) before act(obs)")
         if not isinstance(obs, np.ndarray):
@@ -148,7 +161,7 @@ class MPCAgent:
         k, h = self.frameskip, self.model.history
         single = obs.ndim == len(self.model.config.obs_shape)
         if self._steps % k == 0:  # a model frame: encode it once, extend the history
-            z, _ = self._encode(obs, "obs")
+            z, _ = self._encode(obs, "obs", proprio)
             if z.shape[0] != self._goal_z.shape[0]:
                 raise ValueError(f"obs has batch {z.shape[0]} but reset() got {self._goal_z.shape[0]} goals")
             a_model = None

@@ -82,9 +82,13 @@ def embed_episodes(model, store, episodes: Sequence[int], *, batch_size: int = 2
         obs = torch.as_tensor(ep.obs[::stride])
         if obs.ndim == 4:  # pixels (T, H, W, C) -> (T, C, H, W)
             obs = obs.permute(0, 3, 1, 2)
+        sensed = getattr(model, "proprio", None) is not None  # a model with proprioception also gets those dims
+        proprio = model.proprio_from_state(torch.as_tensor(ep.state[::stride])) if sensed else None
         for start in range(0, len(obs), batch_size):
             chunk = obs[start : start + batch_size].unsqueeze(0)  # (1, t, ...)
-            zs.append(model.encode(chunk)[0].double().numpy())
+            p = None if proprio is None else proprio[start : start + batch_size].unsqueeze(0)
+            z = model.encode(chunk) if p is None else model.encode(chunk, p)
+            zs.append(z[0].double().numpy())
         states.append(np.asarray(ep.state[::stride], dtype=np.float64))
     return np.concatenate(zs), np.concatenate(states)
 

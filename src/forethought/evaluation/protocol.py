@@ -3,7 +3,9 @@
 What makes it honest (docs/design.md, "Planning and evaluation" and the pitfalls list):
 
 * The agent gets numpy observations only: a fresh uint8 copy of the goal image at `reset`
-  and of the current images at each `act`. It never gets an env, a state, a reward or a flag.
+  and of the current images at each `act`. It never gets an env, a state, a reward or a flag;
+  an agent whose model senses proprioception (`agent.proprio_dims`) also gets those state dims
+  only, with each image and for the goal (DINO-WM's protocol; reports say so).
 * While the agent's code runs, the simulator's state and success methods are replaced by a
   tripwire that raises `ProtocolViolation`, so an agent that smuggled a reference to our envs
   still cannot read the true state or ask for success.
@@ -296,15 +298,22 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
     done = [False] * len(envs)
     steps = [0] * len(envs)
     recorded = {k: [o] for k, o in zip(chunk, obs) if k < record}
+    # Proprioception: an agent that declares `proprio_dims` senses those state dims (only those) with
+    # each observation, and gets the goal's (DINO-WM's goal is an image and its proprio).
+    dims = getattr(agent, "proprio_dims", None)
+    sense = (lambda rows: np.stack([np.asarray(r, np.float32)[list(dims)] for r in rows])) if dims else None
     with sealed(envs):
-        agent.reset(_fresh(goals))
+        if sense is None:
+            agent.reset(_fresh(goals))
+        else:
+            agent.reset(_fresh(goals), goal_proprio=sense([tasks[k].goal_state for k in chunk]))
     times = getattr(agent, "decision_times", None)
     n0 = len(times) if times is not None else 0  # reset may have cleared it: count from here
     for _ in range(budget):
         agent_obs = _fresh(obs)
         t0 = time.perf_counter()
         with sealed(envs):
-            actions = agent.act(agent_obs)
+            actions = agent.act(agent_obs) if sense is None else agent.act(agent_obs, proprio=sense(states))
         result.step_times.append(time.perf_counter() - t0)
         actions = np.asarray(actions, dtype=np.float32)
         if actions.shape != (len(envs), action_dim) or not np.all(np.isfinite(actions)):

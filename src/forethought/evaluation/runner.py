@@ -75,15 +75,16 @@ def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
     return SurpriseMonitor(model, calibration, on_alarm=(lambda event: "replan") if mode == "replan" else None)
 
 
-def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any]) -> str:
+def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any], proprio_dims: Any = None) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
     ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
     goals = (f"goals {cfg.goal_offset} steps ahead in {cfg.goal_split} episodes" if cfg.goal_source == "dataset"
              else "start and goal sampled by the env")
     judged = "success at the end" if cfg.success == "final" else "success at any step (latched)"
     extra = "".join(f", {k}={v}" for k, v in sorted(env_kwargs.items()) if k in ("success", "success_pos"))
+    sensed = f", proprio: the agent senses state dims {list(proprio_dims)}, the goal's too" if proprio_dims else ""
     return (f"{'ours' if ours else 'anchor-style'}: {goals}, budget {cfg.budget}, {judged}"
-            f"{', tasks solved at the start dropped' if cfg.skip_solved else ''}{extra}")
+            f"{', tasks solved at the start dropped' if cfg.skip_solved else ''}{extra}{sensed}")
 
 
 def run_eval_from_args(args: argparse.Namespace) -> int:
@@ -157,7 +158,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         "seed": cfg.seed, "model": str(paths.model.resolve()), "run": str(paths.run) if paths.run else None,
         "data": str(paths.data) if paths.data else None, "env_id": env_id, "env_kwargs": env_kwargs,
         "planner": planner_info, "budget": cfg.budget, "goal_source": cfg.goal_source,
-        "protocol": protocol_name(cfg, env_kwargs),
+        "protocol": protocol_name(cfg, env_kwargs, model.config.proprio_dims),
         "goal_offset": cfg.goal_offset if cfg.goal_source == "dataset" else None, "episodes": len(tasks),
         "tasks_note": tasks_note, "task_filter": task_filter, "tasks": [t.to_dict() for t in tasks], "device": device,
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,

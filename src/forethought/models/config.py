@@ -39,6 +39,10 @@ class WorldModelConfig:
         readout_dim: the dataset's state dimension for an auxiliary readout head (latent ->
             normalized true state), trained as privileged supervision (``--state-weight``) and
             used for diagnostics; never by the agent. ``None``: no head.
+        proprio_dims: indices into the dataset's state vector that the agent senses directly
+            (proprioception: PushT's agent position ``(0, 1)``, Reacher's joint angles). Their
+            normalized values are embedded by a linear layer and added to every frame's latent
+            (DINO-WM feeds proprio to the predictor; the cost then includes it). ``None``: pixels only.
         latent_dim: embedding dimension ``D``.
         history: ``h``, the number of past latents the predictor sees.
         encoder, predictor, decoder: component configs; ``decoder=None`` for no decoder.
@@ -49,6 +53,7 @@ class WorldModelConfig:
     frameskip: int | None = 1
     env_id: str | None = None
     readout_dim: int | None = None
+    proprio_dims: tuple[int, ...] | None = None
     latent_dim: int = 128
     history: int = 3
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -67,6 +72,12 @@ class WorldModelConfig:
             raise ValueError(f"frameskip must be >= 1 and divide action_dim {self.action_dim}, got {self.frameskip}")
         if self.readout_dim is not None and self.readout_dim < 1:
             raise ValueError(f"readout_dim must be >= 1 (the dataset's state dimension) or None, got {self.readout_dim}")
+        if self.proprio_dims is not None:
+            dims = tuple(int(i) for i in self.proprio_dims)
+            if not dims or min(dims) < 0 or len(set(dims)) != len(dims):
+                raise ValueError(f"proprio_dims must be distinct state indices >= 0 (e.g. (0, 1)) or None, "
+                                 f"got {self.proprio_dims}")
+            object.__setattr__(self, "proprio_dims", dims)
         if self.latent_dim < 1 or self.history < 1:
             raise ValueError(f"latent_dim and history must be >= 1, got {self.latent_dim}, {self.history}")
         if self.is_pixels and self.encoder.kind == "mlp":
@@ -109,13 +120,14 @@ class WorldModelConfig:
         naming the field, the expected type and the value, with ``source`` (the file),
         ``written_by`` and ``fix`` in the message. Fields added after Forethought 0.1 get the
         values that mean "written before it existed": ``frameskip=None`` (unknown, not 1),
-        ``env_id=None``, ``readout_dim=None`` and, for transformer predictors, ``attention="window"`` (refused: retrain).
+        ``env_id=None``, ``readout_dim=None``, ``proprio_dims=None`` and, for transformer predictors, ``attention="window"`` (refused: retrain).
         """
         if isinstance(d, dict):
             d = dict(d)
             d.setdefault("frameskip", None)
             d.setdefault("env_id", None)
             d.setdefault("readout_dim", None)
+            d.setdefault("proprio_dims", None)
             pred = d.get("predictor")
             if isinstance(pred, dict) and pred.get("kind", "transformer") == "transformer" and "attention" not in pred:
                 d["predictor"] = {**pred, "attention": "window"}  # written before the field existed

@@ -54,6 +54,9 @@ class WorldModel(nn.Module):
         )
         # Privileged supervision (training) and diagnostics only: the agent never reads it.
         self.readout = nn.Linear(config.latent_dim, config.readout_dim) if config.readout_dim is not None else None
+        # Proprioception (optional): normalized sensed state dims, embedded and added to each latent.
+        dims = config.proprio_dims
+        self.proprio = nn.Linear(len(dims), config.latent_dim) if dims else None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -69,7 +72,8 @@ class WorldModel(nn.Module):
         return self.config.history
 
     def num_parameters(self, part: str | None = None) -> int:
-        """Parameter count of the whole model or of ``part`` (``encoder``, ``predictor``, ``decoder``, ``readout``)."""
+        """Parameter count of the whole model or of ``part`` (``encoder``, ``predictor``, ``decoder``, ``readout``,
+        ``proprio``)."""
         module = self if part is None else getattr(self, part)
         return 0 if module is None else sum(p.numel() for p in module.parameters())
 
@@ -102,10 +106,53 @@ class WorldModel(nn.Module):
             raise ValueError(f"{name} contains NaN or inf")
 
     # ------------------------------------------------------------------ the verbs
-    def encode(self, obs: Tensor) -> Tensor:
-        """``(B, T, *obs_shape)`` -> latents ``(B, T, D)``."""
+    def encode(self, obs: Tensor, proprio: Tensor | None = None) -> Tensor:
+        """``(B, T, *obs_shape)`` -> latents ``(B, T, D)``.
+
+        A model with ``config.proprio_dims`` also needs ``proprio (B, T, P)``: the normalized
+        values of those state dims at the same frames (:meth:`proprio_from_state` makes them from
+        raw states); frame ``t``'s proprio enters latent ``t`` only.
+        """
         self._check_obs(obs)
-        return self.encoder(obs)
+        z = self.encoder(obs)
+        if self.proprio is None:
+            if proprio is not None:
+                raise ValueError("this model takes no proprio (config.proprio_dims is None); pass pixels only")
+            return z
+        P = len(self.config.proprio_dims or ())
+        if proprio is None:
+            raise ValueError(f"this model was trained with proprioception (state dims {self.config.proprio_dims}): "
+                             f"pass proprio (B, T, {P}), e.g. model.proprio_from_state(states)")
+        if tuple(proprio.shape) != (*z.shape[:2], P):
+            raise ValueError(f"proprio must be (B, T, P) = {(*z.shape[:2], P)}, got shape {tuple(proprio.shape)}")
+        if self.validate_inputs and not torch.isfinite(proprio).all():
+            raise ValueError("proprio contains NaN or inf")
+        return z + self.proprio(proprio.to(z.dtype))
+
+    def proprio_from_state(self, state: Tensor) -> Tensor:
+        """Raw env states ``(..., S)`` -> the normalized proprio ``(..., P)`` that :meth:`encode` takes."""
+        dims = self._proprio_dims()
+        if state.shape[-1] <= max(dims):
+            raise ValueError(f"state has {state.shape[-1]} dims but proprio_dims is {dims}")
+        return self.normalize_proprio(state[..., list(dims)])
+
+    def normalize_proprio(self, proprio: Tensor) -> Tensor:
+        """Raw sensed values ``(..., P)`` (the state dims ``config.proprio_dims``, env units) -> normalized."""
+        dims = self._proprio_dims()
+        if proprio.shape[-1] != len(dims):
+            raise ValueError(f"proprio must have P={len(dims)} values (state dims {dims}), got shape "
+                             f"{tuple(proprio.shape)}")
+        if self.normalization is None or self.normalization.get("state") is None:
+            raise ValueError("this model has no state normalization statistics; it cannot read proprio")
+        stats = self.normalization["state"]
+        mean = torch.as_tensor(stats["mean"], dtype=torch.float32, device=proprio.device)[list(dims)]
+        std = torch.as_tensor(stats["std"], dtype=torch.float32, device=proprio.device)[list(dims)]
+        return (proprio.float() - mean) / std
+
+    def _proprio_dims(self) -> tuple[int, ...]:
+        if self.config.proprio_dims is None:
+            raise ValueError("this model takes no proprio (config.proprio_dims is None)")
+        return self.config.proprio_dims
 
     def predict_sequence(self, z: Tensor, actions: Tensor) -> Tensor:
         """Teacher-forced: ``z (B, T, D)``, ``actions (B, T, A)`` -> ``(B, T, D)``.
@@ -168,18 +215,18 @@ class WorldModel(nn.Module):
             self._check_actions(past_actions, z.shape[0], None, name="past_actions")
         return rollout_candidates(self.predictor, z, actions, past_actions, fast=fast and not self.training)
 
-    def surprise(self, obs: Tensor, actions: Tensor) -> Tensor:
+    def surprise(self, obs: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
         """Per-step prediction error ``(B, T-1)``: ``mean_d (pred_{t+1} - enc(o_{t+1}))^2``.
 
         ``obs (B, T, ...)``, ``actions (B, T-1, A)``. It compares the prediction from the past and
         the action against the observation, not consecutive embeddings, so an action-inconsistent
         transition scores high while a fast but predicted one does not.
+        ``proprio (B, T, P)`` for a model with proprioception (see :meth:`encode`).
         """
-        self._check_obs(obs)
-        if obs.shape[1] < 2:
+        if obs.ndim >= 2 and obs.shape[1] < 2:
             raise ValueError(f"surprise needs at least 2 frames, got obs shape {tuple(obs.shape)}")
+        z = self.encode(obs, proprio)
         self._check_actions(actions, obs.shape[0], obs.shape[1] - 1)
-        z = self.encoder(obs)
         pred = self.predictor.predict_sequence(z[:, :-1], actions)
         return (pred - z[:, 1:]).pow(2).mean(-1)
 

@@ -47,13 +47,17 @@ class JEPALoss:
         self.rollout_context = rollout_context
         self.target_encoder = target_encoder
 
-    def __call__(self, model: nn.Module, obs: Tensor, actions: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """``obs (B, T, ...)``, ``actions (B, T-1, A)`` -> scalar loss and detached metric tensors.
+    def __call__(self, model: nn.Module, obs: Tensor, actions: Tensor,
+                 proprio: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``obs (B, T, ...)``, ``actions (B, T-1, A)`` (and ``proprio (B, T, P)`` for a model with
+        proprioception) -> scalar loss and detached metric tensors.
 
         Metrics stay tensors (no ``.item()``) so a GPU step does not synchronise; the logger
         converts them when it writes.
         """
-        z = model.encode(obs)  # (B, T, D)
+        if proprio is not None and self.target_encoder is not None:
+            raise ValueError("proprioception is not supported with the EMA target encoder; use sigreg or vicreg")
+        z = model.encode(obs) if proprio is None else model.encode(obs, proprio)  # (B, T, D)
         target = self.target_encoder(obs) if self.target_encoder is not None else None
         pred = teacher_forced_loss(model.predictor, z, actions, target)
         reg = self.regularizer(z)

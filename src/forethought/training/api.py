@@ -89,8 +89,16 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             if normalizer.state is None:
                 raise ValueError(f"{data}: --state-weight needs a dataset that stores states; this one has none")
             readout = {"readout_dim": normalizer.state.dim}
+        proprio_dims = (model_overrides or {}).get("proprio_dims")
+        if proprio_dims is not None:
+            if normalizer.state is None:
+                raise ValueError(f"{data}: --proprio-dims needs a dataset that stores states; this one has none")
+            if max(proprio_dims) >= normalizer.state.dim:
+                raise ValueError(f"{data}: --proprio-dims {list(proprio_dims)} but the stored state has "
+                                 f"{normalizer.state.dim} dims (indices 0..{normalizer.state.dim - 1})")
+        keys = ("obs", "action", "state") if readout or proprio_dims is not None else ("obs", "action")
         window_args = dict(history=cfg.history, horizon=cfg.horizon, frameskip=cfg.frameskip,
-                           keys=("obs", "action", "state") if readout else ("obs", "action"), in_memory=cfg.in_memory)
+                           keys=keys, in_memory=cfg.in_memory)
         train_set = WindowDataset(store, episodes=train_ids, **window_args)
         val_set = _optional_val_set(WindowDataset, store, val_ids, window_args)
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
@@ -153,7 +161,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
                      resume=args.resume, device=args.device, progress=args.progress,
                      tensorboard=args.tensorboard, verify_data=args.verify_data,
-                     drop_bad_episodes=args.drop_bad_episodes, **overrides)
+                     drop_bad_episodes=args.drop_bad_episodes,
+                     model_overrides={"proprio_dims": args.proprio_dims} if args.proprio_dims else None,
+                     **overrides)
     except NonFiniteLossError as e:
         print(f"forethought train: {e}", file=sys.stderr)
         return EXIT_NON_FINITE

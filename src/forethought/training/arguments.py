@@ -42,6 +42,16 @@ OVERRIDES: list[tuple[str, type, str]] = [
 ]
 
 
+def _index_list(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated state indices like 0,1, got {text!r}") from None
+    if not dims or min(dims) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated state indices >= 0 like 0,1, got {text!r}")
+    return dims
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `forethought train` options to `parser` (use with `run_from_args`)."""
     parser.epilog = TRAIN_EPILOG
@@ -64,6 +74,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--drop-bad-episodes", action="store_true",
                         help="train without the episodes that hold NaN/inf values (listed in run.json) "
                              "instead of refusing the dataset")
+    parser.add_argument("--proprio-dims", dest="proprio_dims", type=_index_list, default=None, metavar="I,J,...",
+                        help="state dims the agent senses directly (proprioception), e.g. 0,1 for PushT's agent "
+                             "position: embedded and added to every latent; eval feeds them from the env's state")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                         help="write metrics.jsonl only")

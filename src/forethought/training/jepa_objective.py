@@ -76,7 +76,8 @@ class JEPATrainingObjective(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """`batch["obs"] (B, T, ...)`, `batch["action"] (B, T-1, k*A)` raw -> scalar terms (+ `_z (B, T, D)`)."""
         actions = self.normalizer.normalize_action(batch["action"].float())
-        loss, metrics = self.loss_fn(self.model, batch["obs"], actions)
+        proprio = self.model.proprio_from_state(batch["state"]) if self.model.proprio is not None else None
+        loss, metrics = self.loss_fn(self.model, batch["obs"], actions, proprio)
         out = {"loss": loss}
         for key, value in metrics.items():
             if key in _TERMS:
