@@ -1,6 +1,6 @@
 """Training throughput and peak memory per preset, fp32 vs bf16 autocast, on this CPU.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/train.py [--presets tiny small base] [--threads 1]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train.py [--presets tiny small medium base] [--threads 1]
 
 Each (preset, precision) runs `forethought.training.train` on a synthetic 64x64 pixel dataset (a
 dot moved by 2-D actions) in a fresh subprocess, so the peak RSS is that configuration's alone.
@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 # preset -> (steps, log_every, batch_size or None for the preset's)
-PLAN = {"tiny": (40, 5, None), "small": (20, 2, None), "base": (4, 1, 16)}
+PLAN = {"tiny": (40, 5, None), "small": (20, 2, None), "medium": (10, 2, None), "base": (4, 1, 16)}
 
 CHILD = r"""
 import json, resource, sys, time, torch

@@ -20,11 +20,11 @@ def _pixel_model(**overrides: object) -> WorldModel:
 
 
 def test_preset_parameter_counts() -> None:
-    counts = {n: WorldModel(WorldModelConfig.preset(n, obs_shape=PIX, action_dim=10)).num_parameters() for n in ("tiny", "small", "base")}
+    counts = {n: WorldModel(WorldModelConfig.preset(n, obs_shape=PIX, action_dim=10)).num_parameters() for n in ("tiny", "small", "medium", "base")}
     assert counts["tiny"] < 300_000
-    assert 1_000_000 < counts["small"] < 5_000_000
+    assert 1_000_000 < counts["small"] < 2_000_000 < counts["medium"] < 5_000_000
     assert 15_000_000 <= counts["base"] <= 18_000_000  # LeWM scale
-    with pytest.raises(ValueError, match="available: tiny, small, base"):
+    with pytest.raises(ValueError, match="available: tiny, small, medium, base"):
         WorldModelConfig.preset("huge", obs_shape=PIX, action_dim=2)
 
 

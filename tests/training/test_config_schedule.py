@@ -8,7 +8,7 @@ from forethought.training.config import TrainConfig
 from forethought.training.schedule import warmup_cosine
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "base"])
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "base"])
 def test_presets_are_valid_and_round_trip(name: str) -> None:
     cfg = TrainConfig.preset(name)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
@@ -40,7 +40,7 @@ def test_invalid_configs_say_how_to_fix(changes: dict, message: str) -> None:
 def test_unknown_field_and_preset() -> None:
     with pytest.raises(TypeError, match="Unknown TrainConfig field"):
         TrainConfig.preset("tiny", stepz=3)
-    with pytest.raises(ValueError, match="available: tiny, small, base"):
+    with pytest.raises(ValueError, match="available: tiny, small, medium, base"):
         TrainConfig.preset("huge")
 
 

@@ -37,10 +37,10 @@ except Stop:
 """
 
 
-def _torchrun(tmp_path: Path, data: Path, out: Path, **opts) -> subprocess.CompletedProcess:
+def _torchrun(tmp_path: Path, data: Path, out: Path, nproc: int = 2, **opts) -> subprocess.CompletedProcess:
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(script),
            str(data), str(out), json.dumps(opts)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -74,3 +74,14 @@ def test_two_process_resume_is_exact(tmp_path: Path) -> None:
     resumed = load_file(str(tmp_path / "cut" / "model" / "model.safetensors"))
     for name in full:
         torch.testing.assert_close(resumed[name], full[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_base_preset_trains_one_step_under_torchrun(tmp_path: Path) -> None:
+    """The documented GPU command (`torchrun ... train --preset base`), one step of the LeWM-scale
+    model on CPU with gloo: the preset builds, steps and saves (its speed is a GPU question)."""
+    data = make_dot_store(tmp_path / "dots", episodes=6, steps=24, size=32)
+    proc = _torchrun(tmp_path, data, tmp_path / "base", nproc=1, preset="base", steps=1, batch_size=2,
+                     warmup_steps=0, num_workers=0, eval_every=0, ckpt_every=0, log_every=1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = WorldModel.from_pretrained(tmp_path / "base" / "model")
+    assert model.config.encoder.kind == "vit" and model.num_parameters() > 10_000_000

@@ -59,7 +59,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--data", required=True, help="dataset folder written by `forethought collect`")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, logs, and the final model/)")
     parser.add_argument("--preset", choices=PRESETS, default="small",
-                        help="model + training preset: tiny (tests), small (laptop CPU), base (GPU); default small")
+                        help="model + training preset: tiny (tests), small (laptop CPU, minutes), medium (2 CPU cores, ~1 hour), base (GPU, LeWM scale); default small")
     parser.add_argument("--regularizer", choices=REGULARIZERS, default="sigreg",
                         help="collapse regularizer (default sigreg, as LeWM)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")

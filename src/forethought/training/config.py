@@ -1,7 +1,7 @@
 """`TrainConfig`: every knob of a training run, validated on creation, with named presets.
 
 The presets match the model presets of the same name (`tiny` for tests, `small` for a laptop CPU,
-`base` for a GPU at LeWM scale). A run folder stores its `TrainConfig` as `train_config.json`;
+`medium` for about an hour of 2 CPU cores, `base` for a GPU at LeWM scale). A run folder stores its `TrainConfig` as `train_config.json`;
 `--resume` refuses to continue a run whose result-changing fields differ (see `RESUME_KEYS`).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from forethought._schema import from_json_dict
 
 REGULARIZERS = ("sigreg", "vicreg", "ema", "none")
-PRESETS = ("tiny", "small", "base")
+PRESETS = ("tiny", "small", "medium", "base")
 
 # Fields that may change between a run and its resumption without changing the result: how often
 # to log, checkpoint or evaluate, how many loader workers, how many checkpoints to keep. Everything
@@ -120,7 +120,7 @@ class TrainConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """The named preset (`tiny`, `small`, `base`) with `overrides` applied (None values are ignored)."""
+        """The named preset (`tiny`, `small`, `medium`, `base`) with `overrides` applied (None values are ignored)."""
         if name not in _PRESETS:
             raise ValueError(f"Unknown training preset {name!r}; available: {', '.join(PRESETS)}")
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -174,13 +174,16 @@ def _nonnegative_int(cfg: TrainConfig, *names: str) -> None:
 
 
 # Why these numbers: `tiny` runs in seconds in tests (few steps, small batch, short windows);
-# `small` is a few minutes of a laptop CPU; `base` follows LeWM (history 3, one predicted frame,
+# `small` is a few minutes of a laptop CPU; `medium` about an hour of 2 CPU cores (bench/train.py
+# measures its samples/s; 8,000 steps of 32 windows); `base` follows LeWM (history 3, one predicted frame,
 # frameskip 5, AdamW, warm-up + cosine) at GPU batch sizes.
 _PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(steps=60, batch_size=8, lr=1e-3, warmup_steps=5, ckpt_every=20, log_every=5, eval_every=20,
                  eval_batches=2, history=3, horizon=1, frameskip=1),
     "small": dict(steps=3000, batch_size=32, lr=5e-4, warmup_steps=150, ckpt_every=500, log_every=25,
                   eval_every=250, eval_batches=8, history=3, horizon=1, frameskip=5),
+    "medium": dict(steps=8000, batch_size=32, lr=5e-4, warmup_steps=300, ckpt_every=500, log_every=25,
+                   eval_every=500, eval_batches=8, history=3, horizon=1, frameskip=5),
     "base": dict(steps=100_000, batch_size=128, lr=3e-4, warmup_steps=2000, ckpt_every=5000, log_every=100,
                  eval_every=2500, eval_batches=32, history=3, horizon=1, frameskip=5, num_workers=4),
 }
