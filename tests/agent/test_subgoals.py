@@ -2,7 +2,9 @@
 
 The latents are 2-D positions: a U-shaped corridor (bottom arm y = 0, right arm x = 10, top arm
 y = 10) walked by three episodes, one node per unit step. The arms' ends at (0, 0) and (0, 10)
-are 10 apart in latent space but 30 steps apart along the corridor: the gap is the wall.
+are 10 apart in latent space but 30 steps apart along the corridor: the gap is the wall. The
+nodes are 1 apart, so the sight test gets a tolerance of 0.75 (a corridor that wide): segments
+along an arm or cutting a corner by half a unit are in sight, none across the gap is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import torch
 
 from forethought.agent.latent_graph import LatentGraph
 from forethought.agent.subgoals import FINAL, SubgoalObjective
+
+SIGHT = 0.75
 
 pytest.importorskip("scipy")
 
@@ -57,7 +61,7 @@ def test_graph_calibration_links_neighbours_only():
 def test_subgoals_follow_the_shortest_path_round_the_u():
     graph, points = _u_maze()
     inner = RecordingFactory()
-    high = SubgoalObjective(inner, graph, reach=3.0, switch_threshold=0.5)
+    high = SubgoalObjective(inner, graph, reach=3.0, switch_threshold=0.5, sight_radius=SIGHT)
     goal = torch.tensor([[0.0, 10.0]])
     here = (0.0, 0.0)
     chosen = []
@@ -79,24 +83,35 @@ def test_subgoals_follow_the_shortest_path_round_the_u():
 def test_a_goal_within_reach_is_never_detoured():
     graph, points = _u_maze()
     inner = RecordingFactory()
-    high = SubgoalObjective(inner, graph, reach=3.0)
+    high = SubgoalObjective(inner, graph, reach=3.0, sight_radius=SIGHT)
     goal = torch.tensor([[2.0, 0.0], [0.0, 10.0]])
     high(_z((0.0, 0.0), (0.0, 8.0)), None, goal)  # 2 steps from the goal in both episodes
     assert high._sub.tolist() == [FINAL, FINAL]
     assert torch.equal(inner.goals[-1], goal)
-    # Close in latent space (10 apart) but 30 steps round the corridor: a subgoal, not the goal.
-    far = SubgoalObjective(RecordingFactory(), graph, reach=12.0)
+    # Close in latent space (10 apart) but 30 steps round the corridor: a subgoal, the corner, not the goal.
+    far = SubgoalObjective(RecordingFactory(), graph, reach=12.0, sight_radius=SIGHT)
     far(_z((0.0, 0.0)), None, torch.tensor([[0.0, 10.0]]))
-    assert points[int(far._sub[0])] == (10, 2)
-    # The same goal with a reach that covers the whole corridor: the goal, directly.
-    whole = SubgoalObjective(RecordingFactory(), graph, reach=30.0)
+    assert points[int(far._sub[0])] == (10, 0)
+    # A reach that covers the whole corridor is not enough: the goal is behind the wall, out of sight.
+    whole = SubgoalObjective(RecordingFactory(), graph, reach=30.0, sight_radius=SIGHT)
     whole(_z((0.0, 0.0)), None, torch.tensor([[0.0, 10.0]]))
+    assert points[int(whole._sub[0])] == (10, 0)
+    # Without the wall in the way (the goal on the same arm, 10 steps away) the whole reach is used.
+    whole(_z((0.0, 0.0)), None, torch.tensor([[10.0, 0.0]]))
     assert whole._sub.tolist() == [FINAL]
+
+
+def test_sight_is_blocked_by_the_gap_between_the_arms():
+    graph, points = _u_maze()
+    here = torch.tensor([0.0, 0.0])
+    targets = torch.tensor([[10.0, 0.0], [0.0, 10.0], [9.0, 10.0], [10.0, 1.0], [3.0, 0.4]])
+    assert graph.in_sight(here, targets, SIGHT).tolist() == [True, False, False, False, True]
+    assert graph.in_sight(here, targets, 5.1).tolist() == [True, True, True, True, True]  # wider than the gap
 
 
 def test_the_subgoal_switches_at_the_threshold():
     graph, points = _u_maze()
-    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0, switch_threshold=0.5)
+    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0, switch_threshold=0.5, sight_radius=SIGHT)
     goal = torch.tensor([[0.0, 10.0]])
     high(_z((0.0, 0.0)), None, goal)
     assert points[int(high._sub[0])] == (3, 0)
@@ -109,7 +124,7 @@ def test_the_subgoal_switches_at_the_threshold():
 
 def test_a_passed_or_stale_subgoal_is_replaced():
     graph, points = _u_maze()
-    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0, switch_threshold=0.1, patience=2)
+    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0, switch_threshold=0.1, patience=2, sight_radius=SIGHT)
     goal = torch.tensor([[0.0, 10.0]])
     high(_z((0.0, 0.0)), None, goal)
     high(_z((4.0, 0.0)), None, goal)  # beyond (3, 0): passed, the next subgoal is 3 steps from here
@@ -124,7 +139,7 @@ def test_a_passed_or_stale_subgoal_is_replaced():
 def test_new_episodes_start_fresh_and_images_follow_subgoals():
     graph, points = _u_maze()
     graph.frames = np.arange(len(points), dtype=np.uint8)[:, None, None, None].repeat(3, axis=-1)  # frame i shows i
-    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0)
+    high = SubgoalObjective(RecordingFactory(), graph, reach=3.0, sight_radius=SIGHT)
     assert high.subgoal_images() is None
     high(_z((0.0, 0.0), (0.0, 9.0)), None, torch.tensor([[0.0, 10.0], [0.0, 10.0]]))
     images = high.subgoal_images()
