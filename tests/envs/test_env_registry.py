@@ -11,9 +11,10 @@ import pytest
 from forethought.envs import GoalEnv, UnknownEnvError, builtin_env_ids, make
 
 
-def test_builtin_ids_are_the_documented_four():
+def test_builtin_ids_are_the_documented_five():
     assert builtin_env_ids() == [
-        "forethought/TwoRoom-v0", "forethought/PushT-v0", "forethought/PointMaze-v0", "forethought/Reacher-v0",
+        "forethought/TwoRoom-v0", "forethought/MultiRoom-v0", "forethought/PushT-v0", "forethought/PointMaze-v0",
+        "forethought/Reacher-v0",
     ]
 
 

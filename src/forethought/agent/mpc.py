@@ -149,6 +149,8 @@ class MPCAgent:
         self.last_result = None
         if self.monitor is not None:
             self.monitor.reset()
+        if callable(getattr(self.objective, "reset", None)):  # optional hook: per-episode state (subgoals)
+            self.objective.reset()
 
     def act(self, obs: np.ndarray, proprio: np.ndarray | None = None) -> np.ndarray:
         """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one
@@ -181,6 +183,12 @@ class MPCAgent:
         self._executed.append(action)
         self._steps += 1
         return action[0] if single else action
+
+    def subgoal_images(self) -> np.ndarray | None:
+        """What the objective is steering toward now, uint8 ``(B, H, W, C)``, when it says (a
+        :class:`~forethought.agent.subgoals.SubgoalObjective`: its subgoals' dataset frames); else None."""
+        view = getattr(self.objective, "subgoal_images", None)
+        return view() if callable(view) else None
 
     def _decide(self) -> None:
         """Plan from the current history; queue the first ``receding`` model actions as env actions."""

@@ -1,4 +1,4 @@
-"""Environments: a registry over gymnasium plus four built-in pixel envs with a goal API.
+"""Environments: a registry over gymnasium plus five built-in pixel envs with a goal API.
 
 >>> from forethought.envs import make
 >>> env = make("forethought/TwoRoom-v0", image_size=64)
@@ -24,6 +24,7 @@ __all__ = ["GoalEnv", "UnknownEnvError", "builtin_env_ids", "make"]
 # id -> (entry point, default max_episode_steps, what the id needs)
 _BUILTINS: dict[str, tuple[str, int, str]] = {
     "forethought/TwoRoom-v0": ("forethought.envs.two_room:TwoRoomEnv", 100, "numpy only"),
+    "forethought/MultiRoom-v0": ("forethought.envs.multi_room:MultiRoomEnv", 200, "numpy only"),
     "forethought/PushT-v0": ("forethought.envs.pusht:PushTEnv", 300, "the [pusht] extra"),
     "forethought/PointMaze-v0": ("forethought.envs.point_maze:PointMazeEnv", 200, "the [mujoco] extra"),
     "forethought/Reacher-v0": ("forethought.envs.reacher:ReacherEnv", 200, "the [mujoco] extra"),

@@ -16,6 +16,8 @@ EVAL_EPILOG = """examples:
   forethought eval --model runs/tworoom --planner mppi --samples 128 --iterations 5 --out reports/mppi
   forethought eval --model runs/tworoom --sweep --out reports/scaling        # success vs samples x iterations
   forethought eval --model runs/tworoom --goal-source env --out reports/env  # env-sampled goals
+  forethought eval --model runs/tworoom --goal-source env --budget 100 --subgoals graph --out reports/far
+                                                  # far goals: subgoals on a graph over the training data's latents
   forethought eval --model runs/tworoom --noise-beta 3 --out reports/smooth  # smooth (colored) CEM samples
   forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
   forethought eval --model runs/tworoom --draft runs/tworoom/draft --epsilon 0.03 --out reports/spec

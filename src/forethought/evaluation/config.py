@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PLANNER_NAMES = ("cem", "mppi", "gradient", "random")
 SAMPLING_PLANNERS = ("cem", "mppi")
+SUBGOAL_MODES = ("off", "graph")
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,23 @@ class MPCConfig:
     epsilon: float = field(default=0.03, metadata={
         "help": "with --draft: per-step tolerance relative to the draft's latent scale"})
     gamma: int = field(default=4, metadata={"help": "with --draft: drafted steps per round"})
+    subgoals: str = field(default="off", metadata={
+        "help": "hierarchical planning for far goals: 'graph' steers the planner toward subgoals found on a graph over "
+                "latents of the model's training data (docs/hierarchical.md); --planner stays the low level",
+        "choices": SUBGOAL_MODES})
+    graph_nodes: int = field(default=2000, metadata={"help": "with --subgoals graph: training frames in the graph"})
+    graph_k: int = field(default=1, metadata={
+        "help": "with --subgoals graph: link latents of different episodes closer than k model steps of typical motion"})
+    subgoal_reach: float | None = field(default=None, metadata={
+        "help": "with --subgoals graph: env steps to the subgoal handed to the planner (default horizon x frameskip)"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
+        if self.subgoals not in SUBGOAL_MODES:
+            raise ValueError(f"--subgoals must be one of {', '.join(SUBGOAL_MODES)}, got {self.subgoals!r}")
+        if self.graph_nodes < 2 or self.graph_k < 1 or (self.subgoal_reach is not None and not self.subgoal_reach > 0):
+            raise ValueError(f"need --graph-nodes >= 2, --graph-k >= 1 and --subgoal-reach > 0, got {self.graph_nodes}, "
+                             f"{self.graph_k}, {self.subgoal_reach}")
         if self.planner not in PLANNER_NAMES:
             raise ValueError(f"Unknown planner {self.planner!r}; available: {', '.join(PLANNER_NAMES)}")
         for name in ("samples", "iterations"):
@@ -112,6 +127,21 @@ class MPCConfig:
         weights, reduce, latent_weight = self.state_weights, self.reduce, self.latent_weight
         return LatentGoalObjective(model, lambda goal_z: readout_cost(model, goal_z, weights, reduce, latent_weight),
                                    bf16=self.bf16, compile=self.compile)
+
+    def wrap_subgoals(self, objective: Any, model: LatentWorldModel, store: Any, episodes: Any, frameskip: int,
+                      device: str) -> Any:
+        """With ``subgoals="graph"``: ``objective`` as the low level of a
+        :class:`~forethought.agent.subgoals.SubgoalObjective` over the latent graph of ``episodes`` of
+        ``store`` (the model's training data); else ``objective`` unchanged."""
+        if self.subgoals == "off":
+            return objective
+        from forethought.agent.latent_graph import GraphConfig
+        from forethought.agent.subgoals import build_subgoal_objective
+
+        return build_subgoal_objective(objective, model, store, episodes, horizon=self.horizon, receding=self.receding,
+                                       frameskip=frameskip, graph=GraphConfig(nodes=self.graph_nodes, k=self.graph_k,
+                                                                              seed=self.seed),
+                                       reach=self.subgoal_reach, device=device)
 
     def build_agent(self, model: LatentWorldModel, action_space: Any, device: str, *, objective: Any = None,
                     samples: int | None = None, iterations: int | None = None) -> Any:

@@ -30,17 +30,21 @@ def is_image_episode(ep: EpisodeFrames) -> bool:
 
 
 def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2, labels: bool = True) -> list[np.ndarray]:
-    """Frames `[obs | goal]` upscaled `scale`x (nearest); the last one framed green (success) or red.
+    """Frames `[obs | goal]` (`[obs | subgoal | goal]` when the episode recorded subgoals) upscaled
+    `scale`x (nearest); the last one framed green (success) or red.
 
     With `labels`, a strip of `LABEL_ROWS` rows (before upscaling) above the panels names them
-    ("current", "goal") and one below gives the step (`step t/T`) and the task, replaced on the
-    last frame by the outcome ("success" in green, "fail" in red).
+    ("current", "subgoal", "goal") and one below gives the step (`step t/T`) and the task, replaced
+    on the last frame by the outcome ("success" in green, "fail" in red).
     """
     if scale < 1:
         raise ValueError(f"episode_frames: scale must be >= 1, got {scale}")
     goal = ep.goal
     gap = np.broadcast_to(_GAP, (goal.shape[0], 2, 3))
-    frames = [np.concatenate([o, gap, goal], axis=1) for o in ep.obs]
+    if ep.subgoals is not None:
+        frames = [np.concatenate([o, gap, sub, gap, goal], axis=1) for o, sub in zip(ep.obs, ep.subgoals)]
+    else:
+        frames = [np.concatenate([o, gap, goal], axis=1) for o in ep.obs]
     if labels:
         last_t = len(frames) - 1
         frames = [_label(f, ep, t, last_t, panel=goal.shape[1]) for t, f in enumerate(frames)]
@@ -52,13 +56,15 @@ def episode_frames(ep: EpisodeFrames, scale: int = 4, border: int = 2, labels: b
 
 
 def _label(frame: np.ndarray, ep: EpisodeFrames, t: int, last_t: int, panel: int) -> np.ndarray:
-    """`frame` (H, 2 * panel + 2, 3) with a label strip above and below (see `episode_frames`)."""
+    """`frame` (H, n * panel + 2 (n - 1), 3), n panels, with a label strip above and below (see `episode_frames`)."""
     width = frame.shape[1]
     top = np.full((LABEL_ROWS, width, 3), _GAP, dtype=frame.dtype)
     bottom = top.copy()
-    left, right = slice(0, panel), slice(panel + 2, width)  # the text of a panel is clipped to it
+    left, right = slice(0, panel), slice(width - panel, width)  # the text of a panel is clipped to it
     x, y = 4, 3  # clear of the outcome border (2 rows and columns before upscaling)
     draw_text(top[:, left], "current", x, y, _INK)
+    if ep.subgoals is not None:
+        draw_text(top[:, panel + 2:2 * panel + 2], "subgoal", x, y, _INK)
     draw_text(top[:, right], "goal", x, y, _INK)
     draw_text(bottom[:, left], f"step {t}/{last_t}", x, y, _INK)
     if t == last_t:

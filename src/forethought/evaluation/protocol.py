@@ -109,12 +109,15 @@ class EpisodeResult:
 
 @dataclass(frozen=True)
 class EpisodeFrames:
-    """What the GIF shows of one episode: `obs` uint8 `(budget+1, H, W, C)`, `goal` `(H, W, C)`."""
+    """What the GIF shows of one episode: `obs` uint8 `(budget+1, H, W, C)`, `goal` `(H, W, C)`, and
+    for an agent that plans through subgoals (`agent.subgoal_images()`) the subgoal it steered toward
+    at each observation, `subgoals` `(budget+1, H, W, C)` (the last one repeated for the final frame)."""
 
     task: int
     obs: np.ndarray
     goal: np.ndarray
     success: bool
+    subgoals: np.ndarray | None = None
 
 
 @dataclass
@@ -298,10 +301,15 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
     done = [False] * len(envs)
     steps = [0] * len(envs)
     recorded = {k: [o] for k, o in zip(chunk, obs) if k < record}
+<<<<<<< HEAD
     # Proprioception: an agent that declares `proprio_dims` senses those state dims (only those) with
     # each observation, and gets the goal's (DINO-WM's goal is an image and its proprio).
     dims = getattr(agent, "proprio_dims", None)
     sense = (lambda rows: np.stack([np.asarray(r, np.float32)[list(dims)] for r in rows])) if dims else None
+=======
+    subgoals: dict[int, list[np.ndarray]] = {k: [] for k in recorded}
+    subgoal_view = getattr(agent, "subgoal_images", None) if recorded else None
+>>>>>>> h19
     with sealed(envs):
         if sense is None:
             agent.reset(_fresh(goals))
@@ -315,6 +323,11 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
         with sealed(envs):
             actions = agent.act(agent_obs) if sense is None else agent.act(agent_obs, proprio=sense(states))
         result.step_times.append(time.perf_counter() - t0)
+        images = subgoal_view() if callable(subgoal_view) else None  # (B, H, W, C) dataset frames, or None
+        if images is not None:
+            for j, k in enumerate(chunk):
+                if k in subgoals:
+                    subgoals[k].append(np.array(images[j]))
         actions = np.asarray(actions, dtype=np.float32)
         if actions.shape != (len(envs), action_dim) or not np.all(np.isfinite(actions)):
             raise ValueError(f"agent.act must return finite env actions of shape ({len(envs)}, {action_dim}), "
@@ -354,4 +367,6 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
             ended_early=steps[j] < budget,
         ))
         if k in recorded:
-            result.frames.append(EpisodeFrames(task=k, obs=np.stack(recorded[k]), goal=goals[j], success=success_))
+            shown = subgoals[k] + subgoals[k][-1:] if len(subgoals[k]) == budget else None  # one per observation
+            result.frames.append(EpisodeFrames(task=k, obs=np.stack(recorded[k]), goal=goals[j], success=success_,
+                                               subgoals=np.stack(shown) if shown else None))

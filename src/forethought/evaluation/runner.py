@@ -75,6 +75,43 @@ def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
     return SurpriseMonitor(model, calibration, on_alarm=(lambda event: "replan") if mode == "replan" else None)
 
 
+def _with_subgoals(cfg: EvalConfig, objective: Any, model: Any, paths: RunPaths, store: Any, action_space: Any,
+                   device: str) -> Any:
+    """``--subgoals graph``: the latent graph over the run's training episodes around ``objective``."""
+    from forethought.agent.mpc import model_frameskip
+
+    if store is None:
+        raise ValueError("--subgoals graph: the graph is built from the model's training data, and there is no dataset: "
+                         "pass --data (the dataset the model was trained on) or a run folder whose run.json names it")
+    ids, _ = training_episodes(paths.run, store.num_episodes)
+    frameskip = model_frameskip(model, int(action_space.shape[0]))
+    return cfg.mpc.wrap_subgoals(objective, model, store, ids, frameskip, device)
+
+
+def _doors_per_task(env_id: str, env_kwargs: dict[str, Any], tasks: list[Task]) -> list[int] | None:
+    """Doors crossed by each task's shortest path, for envs that can say (``doors_crossed``); else None."""
+    from forethought.envs import make
+
+    env = make(env_id, **env_kwargs)
+    try:
+        count = getattr(env.unwrapped, "doors_crossed", None)
+        return None if count is None else [int(count(t.start_state, t.goal_state)) for t in tasks]
+    finally:
+        env.close()
+
+
+def _by_doors(result: EvalResult, doors: list[int]) -> dict[str, dict[str, Any]]:
+    """Successes of ``result`` grouped by the doors each task crosses, with Wilson 95% intervals."""
+    from forethought.evaluation.stats import wilson_interval
+
+    out: dict[str, dict[str, Any]] = {}
+    for n in sorted(set(doors)):
+        wins = [e.success for e in result.episodes if doors[e.task] == n]
+        out[str(n)] = {"episodes": len(wins), "successes": int(sum(wins)), "success_rate": sum(wins) / len(wins),
+                       "ci95": list(wilson_interval(int(sum(wins)), len(wins)))}
+    return out
+
+
 def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any], proprio_dims: Any = None) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
     ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
@@ -132,6 +169,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
 
     mpc = cfg.mpc
     objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
+    if mpc.subgoals != "off":  # hierarchical: the graph over the model's training data steers the planner
+        objective = _with_subgoals(cfg, objective, model, paths, store, action_space, device)
     agent = mpc.build_agent(model, action_space, device, objective=objective)
     monitor = _surprise_monitor(cfg.surprise, model, paths.model)
     agent.monitor = monitor
@@ -140,9 +179,13 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
                     "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
     if mpc.draft is not None:
         planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
+    if mpc.subgoals != "off":
+        planner_info["subgoals"] = objective.describe()
     common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)
+    name = f"mpc-{mpc.planner}" + ("+subgoals" if mpc.subgoals != "off" else "")
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
-                                          name=f"mpc-{mpc.planner}", config=planner_info, **common)]
+                                          name=name, config=planner_info, **common)]
+    subgoal_summary = objective.summary() if mpc.subgoals != "off" else None  # before sweep agents add to it
     if cfg.baseline:
         results.append(evaluate(RandomAgent.for_space(action_space, seed=cfg.seed), env_id, env_kwargs, tasks,
                                 name="random", **common))
@@ -163,6 +206,20 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         "tasks_note": tasks_note, "task_filter": task_filter, "tasks": [t.to_dict() for t in tasks], "device": device,
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
     }
+    doors = _doors_per_task(env_id, env_kwargs, tasks)
+    if doors is not None:  # MultiRoom / TwoRoom: how many doors each task's shortest path crosses
+        for task, n in zip(meta["tasks"], doors):
+            task["doors"] = n
+        meta["success_by_doors"] = {r.name: _by_doors(r, doors) for r in results}
+        notes.append(f"{results[0].name} by doors crossed: " + ", ".join(
+            f"{d}: {v['successes']}/{v['episodes']}" for d, v in meta["success_by_doors"][results[0].name].items()))
+    if subgoal_summary is not None:
+        meta["subgoals"] = subgoal_summary
+        g = subgoal_summary["graph"]
+        notes.append(f"subgoals: a graph of {g['nodes']} training frames ({g['edges']['total']} edges, "
+                     f"{g['strong_components']} strongly connected component(s), built in {g['build_time_s']:.1f} s); "
+                     f"{subgoal_summary['subgoal_fraction']:.0%} of decisions steered by a subgoal, "
+                     f"{subgoal_summary['switches_per_episode']:.1f} subgoals chosen per episode")
     if monitor is not None:
         meta["surprise"] = {"mode": cfg.surprise, **monitor.summary()}
         sm = meta["surprise"]

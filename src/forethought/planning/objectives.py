@@ -31,7 +31,11 @@ CostSpec = str | Callable[[Tensor], Cost]
 
 @runtime_checkable
 class ObjectiveFactory(Protocol):
-    """Builds the objective of one decision from what the agent has encoded (never from the env)."""
+    """Builds the objective of one decision from what the agent has encoded (never from the env).
+
+    Optional: a ``reset()`` method, which the agent calls when new episodes start (a factory with
+    per-episode state, e.g. :class:`forethought.agent.subgoals.SubgoalObjective`).
+    """
 
     def __call__(self, z_hist: Tensor, a_hist: Tensor | None, goal_z: Tensor) -> Objective:
         """``z_hist (B, L, D)``: latents of the last ``L <= h`` model frames; ``a_hist (B, L-1, A)``:
