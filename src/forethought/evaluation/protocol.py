@@ -301,15 +301,12 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
     done = [False] * len(envs)
     steps = [0] * len(envs)
     recorded = {k: [o] for k, o in zip(chunk, obs) if k < record}
-<<<<<<< HEAD
     # Proprioception: an agent that declares `proprio_dims` senses those state dims (only those) with
     # each observation, and gets the goal's (DINO-WM's goal is an image and its proprio).
     dims = getattr(agent, "proprio_dims", None)
     sense = (lambda rows: np.stack([np.asarray(r, np.float32)[list(dims)] for r in rows])) if dims else None
-=======
     subgoals: dict[int, list[np.ndarray]] = {k: [] for k in recorded}
     subgoal_view = getattr(agent, "subgoal_images", None) if recorded else None
->>>>>>> h19
     with sealed(envs):
         if sense is None:
             agent.reset(_fresh(goals))
