@@ -27,6 +27,7 @@ import numpy as np
 from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
+from forethought.envs.physics import check_gains, scale_action
 
 _BIG = 1e9  # stands in for infinity in obstacle boxes (inf * 0 would give NaN in the slab test)
 _FLOOR = np.array([0, 0, 0], dtype=np.float32)
@@ -37,8 +38,8 @@ _AGENT = np.array([255, 70, 70], dtype=np.float32)
 class TwoRoomEnv(PixelGoalEnv):
     """Point navigation between two rooms joined by a door.
 
-    Action: float32 `Box(-1, 1, (2,))`; the displacement is `action * max_step`, its norm capped at
-    `max_step` (so the reachable set per step is a disc). State: float64 `(x, y)` of the agent's
+    Action: float32 `Box(-1, 1, (2,))`; the displacement is `action * motor_gain * max_step`, its norm
+    capped at `max_step` (so the reachable set per step is a disc). State: float64 `(x, y)` of the agent's
     centre. Observation: uint8 `(image_size, image_size, 3)`, black floor, grey wall, red disc.
     Success: Euclidean distance to the goal below `success_radius` (default `arena_size / 16`,
     i.e. 4 px at 64x64, about the agent's diameter: PLDM/LeWM count a goal as reached when the
@@ -53,6 +54,8 @@ class TwoRoomEnv(PixelGoalEnv):
         max_step: largest displacement per step.
         agent_radius: radius `r` of the agent disc.
         success_radius: goal distance that counts as success (default `L / 16`).
+        motor_gain: `(x, y)` multipliers of the displacement per unit of action (changed physics,
+            forethought.envs.physics: 0.3 = a weak motor, 0 = a dead one), or one number for both.
         render_mode: `"rgb_array"` or None.
     """
 
@@ -68,6 +71,7 @@ class TwoRoomEnv(PixelGoalEnv):
         max_step: float = 4.0,
         agent_radius: float = 3.0,
         success_radius: float | None = None,
+        motor_gain: float | tuple[float, float] = (1.0, 1.0),
         render_mode: str | None = None,
     ) -> None:
         self.image_size = check_image_size(image_size)
@@ -91,6 +95,7 @@ class TwoRoomEnv(PixelGoalEnv):
         self.door_center, self.max_step = door_center, float(max_step)
         self.agent_radius, self.success_radius = float(agent_radius), success_radius
         self.wall = True
+        self.set_physics(motor_gain=motor_gain)
         self._default_layout = (self.door_center, self.door_width, self.wall)  # reset() restores it
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
@@ -101,6 +106,11 @@ class TwoRoomEnv(PixelGoalEnv):
         self._centres = (np.arange(self.image_size, dtype=np.float64) + 0.5) / self._scale
         self._pos = np.full(2, L / 4)
         self._goal = np.full(2, 3 * L / 4)
+
+    def set_physics(self, *, motor_gain: float | tuple[float, float] | None = None) -> None:
+        """Change the motor (also mid-episode): displacement per unit of action times `motor_gain` per axis."""
+        if motor_gain is not None:
+            self.motor_gain = check_gains(motor_gain, 2, "motor_gain", "TwoRoom")
 
     # --- geometry -----------------------------------------------------------------------------
     def set_layout(self, *, door_center: float | None = None, door_width: float | None = None,
@@ -214,7 +224,7 @@ class TwoRoomEnv(PixelGoalEnv):
 
     def step(self, action: np.ndarray):
         a = self._as_action(action)
-        delta = a * self.max_step
+        delta = scale_action(a, self.motor_gain) * self.max_step
         norm = float(np.hypot(delta[0], delta[1]))
         if norm > self.max_step:  # cap the norm: the corners of the box are not longer steps
             delta *= self.max_step / norm
