@@ -222,6 +222,13 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("adapt", "forethought.training.arguments", "add_adapt_arguments", "forethought.training.adapt",
+     "run_adapt_from_args",
+     "fine-tune a trained world model's dynamics (or everything) on data of a changed system",
+     "Fine-tune part of a trained world model on new data, e.g. play data of a changed body\n"
+     "(forethought collect --env-kwargs '{\"joint_gain\": [1, 0.3]}'): --only dynamics trains the\n"
+     "predictor and keeps the encoder, readout and every action proposal frozen (DMPC). Writes a\n"
+     "new run folder that names its parent model and the data used."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),
