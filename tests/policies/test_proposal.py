@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from forethought.policies import (DiffusionProposal, ProposalConfig, ProposalMismatchError, fit_proposal,
+from forethought.policies import (DiffusionProposal, ProposalConfig, fit_proposal,
                                   load_proposal, save_proposal)
 from forethought.policies.diffusion import cosine_alpha_bar, ddim_timesteps
 

@@ -180,6 +180,9 @@ class MPCAgent:
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action
             init = torch.cat([self._plan[:, r:], torch.zeros(B, r, A, device=self.device)], dim=1)
+        condition = getattr(self.planner, "condition", None)  # a planner that samples a proposal needs the context
+        if condition is not None:
+            condition(z_hist, a_hist, self._goal_z)
         validate, self.model.validate_inputs = self.model.validate_inputs, False  # inputs built here
         try:
             result = self.planner.plan(objective, init, self.low, self.high)

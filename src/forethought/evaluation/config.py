@@ -20,7 +20,7 @@ from forethought._config_cli import parse_json_list, parse_json_object
 if TYPE_CHECKING:
     from forethought.models.protocols import LatentWorldModel
 
-PLANNER_NAMES = ("cem", "mppi", "gradient", "random")
+PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "ssr")
 SAMPLING_PLANNERS = ("cem", "mppi")
 
 
@@ -60,6 +60,11 @@ class MPCConfig:
     epsilon: float = field(default=0.03, metadata={
         "help": "with --draft: per-step tolerance relative to the draft's latent scale"})
     gamma: int = field(default=4, metadata={"help": "with --draft: drafted steps per round"})
+    proposal: str | None = field(default=None, metadata={
+        "help": "an action proposal (forethought train-proposal): what --planner ssr samples from, or the first "
+                "population of cem / mppi. Refused if trained for another model or action space"})
+    proposal_steps: int | None = field(default=None, metadata={
+        "help": "with --proposal: denoising (DDIM) steps per sample (default: the proposal's)"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -70,6 +75,13 @@ class MPCConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.receding <= self.horizon:
             raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
+        if self.planner == "ssr" and self.proposal is None:
+            raise ValueError("--planner ssr samples from an action proposal: pass --proposal DIR (forethought "
+                             "train-proposal)")
+        if self.proposal is not None and self.planner not in ("ssr", *SAMPLING_PLANNERS):
+            raise ValueError(f"--proposal applies to --planner ssr, cem or mppi, not {self.planner!r}")
+        if self.proposal_steps is not None and (self.proposal is None or self.proposal_steps < 1):
+            raise ValueError("--proposal-steps needs --proposal and must be >= 1")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
         if self.state_weights is not None:
@@ -121,7 +133,16 @@ class MPCConfig:
         from forethought.planning import make_planner
 
         frameskip = model_frameskip(model, int(action_space.shape[0]))
-        planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
+        proposal = None
+        if self.proposal is not None:
+            from forethought.policies import load_proposal
+
+            proposal = load_proposal(self.proposal, model, device=device)  # refuses another model's proposal
+            if proposal.horizon != self.horizon:
+                raise ValueError(f"--proposal {self.proposal}: samples chunks of {proposal.horizon} model steps; pass "
+                                 f"--horizon {proposal.horizon} (or train a proposal with --horizon {self.horizon})")
+        planner = make_planner(self.planner, proposal=proposal, proposal_steps=self.proposal_steps,
+                               **self.planner_settings(frameskip, samples, iterations))
         return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
                         receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
 

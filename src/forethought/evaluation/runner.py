@@ -137,6 +137,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
                     "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
                     "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
+    if mpc.proposal is not None:
+        planner_info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
     if mpc.draft is not None:
         planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
     common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)

@@ -10,24 +10,19 @@ plugs into the planners through :class:`forethought.planning.protocols.Proposal`
 >>> chunks = proposal.sample(z, goal_z, n=64)                      # (B, 64, F, A) normalized model actions
 """
 
-from forethought.policies.proposal import (
-    DiffusionProposal,
-    ProposalConfig,
-    ProposalMismatchError,
-    check_proposal_for,
-    load_proposal,
-    save_proposal,
-)
-from forethought.policies.training import ChunkDataset, fit_proposal, train_proposal
+from forethought._lazy import lazy_exports
 
-__all__ = [
-    "ChunkDataset",
-    "DiffusionProposal",
-    "ProposalConfig",
-    "ProposalMismatchError",
-    "check_proposal_for",
-    "fit_proposal",
-    "load_proposal",
-    "save_proposal",
-    "train_proposal",
-]
+# Loaded on first access, so that importing `forethought.policies.arguments` for the CLI does not import torch.
+_EXPORTS = {
+    "DiffusionProposal": "forethought.policies.proposal",
+    "ProposalConfig": "forethought.policies.proposal",
+    "ProposalMismatchError": "forethought.policies.proposal",
+    "check_proposal_for": "forethought.policies.proposal",
+    "load_proposal": "forethought.policies.proposal",
+    "save_proposal": "forethought.policies.proposal",
+    "ChunkDataset": "forethought.policies.training",
+    "fit_proposal": "forethought.policies.training",
+    "train_proposal": "forethought.policies.training",
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
