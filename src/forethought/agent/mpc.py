@@ -46,7 +46,9 @@ class MPCAgent:
 
     Args:
         model: a trained :class:`~forethought.models.WorldModel` (put in eval mode here).
-        planner: any :class:`~forethought.planning.protocols.Planner`.
+        planner: any :class:`~forethought.planning.protocols.Planner`; one with a
+            ``condition(z_hist, a_hist, goal_z)`` method (SSR, CEM / MPPI with a proposal) is given the
+            decision's latents before every ``plan``.
         action_space: the env's bounded ``gymnasium.spaces.Box`` of env actions ``(env_action_dim,)``.
         objective: how candidates are imagined and scored, an
             :class:`~forethought.planning.objectives.ObjectiveFactory`; default
@@ -137,6 +139,8 @@ class MPCAgent:
         self.last_result = None
         if self.monitor is not None:
             self.monitor.reset()
+        if callable(getattr(self.objective, "reset", None)):  # an objective with memory (StateObjective's past)
+            self.objective.reset()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one

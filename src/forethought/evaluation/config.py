@@ -47,7 +47,12 @@ class MPCConfig:
                 "distance: a JSON list of weights per normalized state dim, e.g. PushT's block '[0,0,1,1,1,0,0]'. "
                 "The readout was trained with privileged state supervision; reports say so", "type": str})
     latent_weight: float = field(default=0.0, metadata={
-        "help": "with --state-weights: add this multiple of the latent L2 distance"})
+        "help": "with --state-weights or --objective: add this multiple of the latent L2 distance"})
+    objective: str | None = field(default=None, metadata={
+        "help": "plan for your own cost over states, MODULE:FUNCTION or path/file.py:FUNCTION with "
+                "FUNCTION(states (B,N,H,S), actions (B,N,H,A)[, goal, past]) -> (B,N) in env units, applied to the "
+                "model's state readout (a model trained with --state-weight); FUNCTION.success(states, actions, "
+                "goal_state, env), if defined, judges each episode from the true states (docs/adaptation.md)"})
     noise_beta: float = field(default=0.0, metadata={
         "help": "cem/mppi: colored sampling noise over env steps, power 1/f^beta (iCEM); 0 = white, 2-3 = smooth "
                 "samples that keep a direction"})
@@ -84,6 +89,10 @@ class MPCConfig:
             raise ValueError("--proposal-steps needs --proposal and must be >= 1")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
+        if self.objective is not None and (self.state_weights is not None or self.draft is not None
+                                           or self.cost != "l2" or self.reduce != "sum" or self.terminal_weight):
+            raise ValueError("--objective replaces the latent cost: drop --state-weights / --draft / --cost / --reduce / "
+                             "--terminal-weight (add the latent distance with --latent-weight)")
         if self.state_weights is not None:
             if isinstance(self.state_weights, str):  # as given on the command line
                 object.__setattr__(self, "state_weights", tuple(parse_json_list(self.state_weights, "--state-weights")))
@@ -116,6 +125,11 @@ class MPCConfig:
             draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
             return SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
                                         self.terminal_weight)
+        if self.objective is not None:
+            from forethought.planning.state_objectives import StateObjective, load_callable
+
+            return StateObjective(model, load_callable(self.objective), latent_weight=self.latent_weight,
+                                  bf16=self.bf16, compile=self.compile)
         if self.state_weights is None:
             return LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
                                        compile=self.compile)

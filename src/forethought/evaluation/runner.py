@@ -141,7 +141,14 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         planner_info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
     if mpc.draft is not None:
         planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
-    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)
+    judge = getattr(objective.cost_fn, "success", None) if mpc.objective is not None else None  # the objective's test
+    if mpc.objective is not None:
+        planner_info["objective"] = objective.describe()
+        notes.append(f"planned for --objective {mpc.objective} on the model's state readout (trained with privileged "
+                     "state supervision); success is " + (f"judged by its success function ({judge.__qualname__}) "
+                     "from the true states and the executed actions" if judge else "the env's own goal test"))
+    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success,
+                  judge=judge)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
                                           name=f"mpc-{mpc.planner}", config=planner_info, **common)]
     if cfg.baseline:
