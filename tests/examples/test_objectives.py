@@ -81,3 +81,15 @@ def test_reacher_fingertip_is_the_env_kinematics():
     want = np.stack([env.unwrapped.fingertip(s) for s in states])
     np.testing.assert_allclose(reacher_fingertip(states).numpy(), want, atol=1e-6)
     env.close()
+
+
+def test_goal_image_baseline_has_no_state_cost_and_the_same_judge():
+    from forethought.examples.objectives import baseline_tworoom_waypoint
+
+    assert tworoom_waypoint.success.__qualname__ == "pass_waypoint.success"  # the original keeps its name
+    goal = np.array([16.0, 16.0])
+    path = np.concatenate([[[40.0, 40.0]], _line((40.0, 40.0), (16.0, 16.0), 6).numpy()])
+    env = make("forethought/TwoRoom-v0").unwrapped
+    assert baseline_tworoom_waypoint.success(path, np.zeros((6, 2)), goal, env) == \
+        tworoom_waypoint.success(path, np.zeros((6, 2)), goal, env)
+    assert baseline_tworoom_waypoint(torch.ones(2, 3, 4, 2), torch.ones(2, 3, 4, 2)).abs().sum() == 0

@@ -14,6 +14,9 @@ Each example is a factory (to change its numbers) and a ready instance::
 | `reacher_avoid_zone` | reach the goal pose, the fingertip never inside a disc | goal reached, fingertip never in the disc |
 | `reacher_low_energy` | reach the goal pose with little torque | goal reached, mean squared action <= 0.3 |
 
+``baseline_<instance>`` is the same task planned with the goal-image cost alone (run it with
+``--latent-weight 1``) and judged by the same test: the comparison the novel-reward table needs.
+
 Costs get ``states (B, N, H, S)`` and ``actions (B, N, H, A)`` in env units (``A`` = frameskip x env
 action dim), the readout of the goal image ``goal (B, S)`` and of the frames seen so far
 ``past (B, L, S)`` when they ask for them, and return ``(B, N)``. Success functions get
@@ -156,8 +159,27 @@ def fingertip_avoid_zone(centre: tuple[float, float] = REACHER_ZONE[0], radius: 
     return _with_success(cost, success, "reacher_avoid_zone")
 
 
+def goal_image_only(objective: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The baseline of a test-time objective: no state cost at all (run it with ``--latent-weight 1``, so the
+    plan follows the latent distance to the goal image alone), judged by ``objective``'s success test."""
+
+    def cost(states: Tensor, actions: Tensor) -> Tensor:
+        return states.new_zeros(states.shape[:2])
+
+    def success(states: np.ndarray, actions: np.ndarray, goal_state: np.ndarray, env: Any) -> bool:
+        return objective.success(states, actions, goal_state, env)  # type: ignore[attr-defined]
+
+    return _with_success(cost, success, f"goal_image_only_{objective.__name__}")
+
+
 tworoom_avoid_zone = avoid_zone()
 tworoom_waypoint = pass_waypoint()
 tworoom_low_energy = low_energy()
 reacher_avoid_zone = fingertip_avoid_zone()
 reacher_low_energy = low_energy(reacher_fingertip, weight=0.05)
+# Baselines: the goal-image cost alone (with --latent-weight 1), judged by each objective's test.
+baseline_tworoom_avoid_zone = goal_image_only(tworoom_avoid_zone)
+baseline_tworoom_waypoint = goal_image_only(tworoom_waypoint)
+baseline_tworoom_low_energy = goal_image_only(tworoom_low_energy)
+baseline_reacher_avoid_zone = goal_image_only(reacher_avoid_zone)
+baseline_reacher_low_energy = goal_image_only(reacher_low_energy)
