@@ -44,6 +44,12 @@ def test_ssr_and_proposal_seeded_cem_run_end_to_end(run_and_proposal, tmp_path):
     assert _eval("--model", str(root / "run"), "--out", str(tmp_path / "cem"), "--planner", "cem", "--iterations", "2",
                  "--proposal", str(root / "prop"), *COMMON) == 0
     assert "mpc-cem" in json.loads((tmp_path / "cem" / "report.json").read_text())["results"]
+    argv = ["--model", str(root / "run"), "--out", str(tmp_path / "pol"), "--planner", "proposal", "--proposal",
+            str(root / "prop"), "--receding", "2", *COMMON]
+    del argv[argv.index("--samples"):argv.index("--samples") + 2]
+    assert _eval(*argv) == 0  # the proposal alone, each chunk open loop
+    pol = json.loads((tmp_path / "pol" / "report.json").read_text())["results"]["mpc-proposal"]
+    assert pol["decision_time_s"]["count"] == 2  # budget 4, 2 model steps per decision
 
 
 def test_bad_proposal_settings_are_refused(run_and_proposal, tmp_path, capsys):

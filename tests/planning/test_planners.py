@@ -9,7 +9,7 @@ import torch
 from forethought.planning import PLANNERS, PlanResult, Planner, make_planner
 
 B, H, A = 3, 5, 2
-SELF_CONTAINED = [n for n in PLANNERS if n != "ssr"]  # ssr samples from a proposal: tests/planning/test_ssr.py
+SELF_CONTAINED = [n for n in PLANNERS if n not in ("ssr", "proposal")]  # they sample a proposal: test_ssr.py
 LOW, HIGH = -torch.full((A,), 2.0), torch.full((A,), 2.0)
 BUDGETS = {  # (samples, iterations): equal number of objective evaluations per planner pair
     "cem": dict(samples=64, iterations=15),

@@ -83,3 +83,15 @@ def test_refusals():
     _conditioned(planner, 1)
     with pytest.raises(ValueError, match="plan with horizon 3"):
         planner.plan(_objective(torch.zeros(1)), torch.zeros(1, H + 2, A), -torch.ones(A), torch.ones(A))
+
+
+def test_the_proposal_as_a_policy_executes_a_sample_unscored():
+    planner = make_planner("proposal", proposal=SetProposal())
+    _conditioned(planner, 2)
+    calls = []
+    result = planner.plan(lambda a: calls.append(a) or a.sum((-1, -2)), torch.zeros(2, H, A), -torch.ones(A),
+                          torch.ones(A))
+    assert not calls and result.evaluations == 0  # never scored
+    torch.testing.assert_close(result.actions, torch.full((2, H, A), -1.0))  # the set's first chunk
+    with pytest.raises(ValueError, match="--proposal DIR"):
+        make_planner("proposal")

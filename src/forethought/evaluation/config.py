@@ -20,7 +20,7 @@ from forethought._config_cli import parse_json_list, parse_json_object
 if TYPE_CHECKING:
     from forethought.models.protocols import LatentWorldModel
 
-PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "ssr")
+PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "ssr", "proposal")
 SAMPLING_PLANNERS = ("cem", "mppi")
 
 
@@ -28,7 +28,9 @@ SAMPLING_PLANNERS = ("cem", "mppi")
 class MPCConfig:
     """The evaluated MPC agent: planner, its budget, the objective, and how candidates are rolled out."""
 
-    planner: str = field(default="cem", metadata={"help": "planner", "choices": PLANNER_NAMES})
+    planner: str = field(default="cem", metadata={
+        "help": "planner (ssr: sample-score-rank over --proposal; proposal: one proposal sample per decision, "
+                "unscored)", "choices": PLANNER_NAMES})
     samples: int | None = field(default=None, metadata={
         "help": "candidates per planning iteration (default: the planner's; CEM/MPPI 300)"})
     iterations: int | None = field(default=None, metadata={
@@ -80,11 +82,13 @@ class MPCConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.receding <= self.horizon:
             raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
-        if self.planner == "ssr" and self.proposal is None:
-            raise ValueError("--planner ssr samples from an action proposal: pass --proposal DIR (forethought "
-                             "train-proposal)")
-        if self.proposal is not None and self.planner not in ("ssr", *SAMPLING_PLANNERS):
-            raise ValueError(f"--proposal applies to --planner ssr, cem or mppi, not {self.planner!r}")
+        if self.planner in ("ssr", "proposal") and self.proposal is None:
+            raise ValueError(f"--planner {self.planner} samples from an action proposal: pass --proposal DIR "
+                             "(forethought train-proposal)")
+        if self.proposal is not None and self.planner not in ("ssr", "proposal", *SAMPLING_PLANNERS):
+            raise ValueError(f"--proposal applies to --planner ssr, proposal, cem or mppi, not {self.planner!r}")
+        if self.planner == "proposal" and (self.samples is not None or self.iterations is not None):
+            raise ValueError("--planner proposal executes one proposal sample per decision: drop --samples / --iterations")
         if self.proposal_steps is not None and (self.proposal is None or self.proposal_steps < 1):
             raise ValueError("--proposal-steps needs --proposal and must be >= 1")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
@@ -177,8 +181,10 @@ class EvalConfig:
                 "env-sampled goal", "choices": ("dataset", "env")})
     goal_offset: int = field(default=25, metadata={"help": "env steps from start to goal"})
     goal_split: str = field(default="held-out", metadata={
-        "help": "with --goal-source dataset: draw tasks from the run's held-out episodes (ours) or from its training "
-                "episodes (stable-worldmodel / LeWM's PushT protocol)", "choices": ("held-out", "train")})
+        "help": "with --goal-source dataset: draw tasks from the run's held-out episodes (ours), from its training "
+                "episodes (stable-worldmodel / LeWM's PushT protocol), or from every episode of --data (all: a dataset "
+                "collected for evaluation only, so that runs trained on different data share one task set)",
+        "choices": ("held-out", "train", "all")})
     success: str = field(default="final", metadata={
         "help": "final: judged on the state after the last step (ours); any: latched, success at any step within "
                 "the budget (stable-worldmodel / LeWM). Both are recorded per episode", "choices": ("final", "any")})

@@ -59,8 +59,12 @@ def _draw_tasks(cfg: EvalConfig, paths: RunPaths, store: Any, env_id: str,
             env.close()
     if store is None:
         raise ValueError("no dataset to draw tasks from: pass --data, or --goal-source env")
-    split = held_out_episodes if cfg.goal_split == "held-out" else training_episodes
-    ids, note = split(paths.run, store.num_episodes)
+    if cfg.goal_split == "all":
+        ids, note = list(range(store.num_episodes)), (f"every episode of {paths.data} (--goal-split all: a dataset "
+                                                      "the model must not have been trained on)")
+    else:
+        split = held_out_episodes if cfg.goal_split == "held-out" else training_episodes
+        ids, note = split(paths.run, store.num_episodes)
     tasks = sample_tasks(store, ids, n, goal_offset=cfg.goal_offset, seed=cfg.seed)
     return tasks, f"{note}; goal {cfg.goal_offset} env steps ahead in the same episode"
 
@@ -77,8 +81,9 @@ def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
 
 def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any]) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
-    ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
-    goals = (f"goals {cfg.goal_offset} steps ahead in {cfg.goal_split} episodes" if cfg.goal_source == "dataset"
+    ours = cfg.goal_source == "dataset" and cfg.goal_split in ("held-out", "all") and cfg.success == "final"
+    split = "every episode of an evaluation dataset" if cfg.goal_split == "all" else f"{cfg.goal_split} episodes"
+    goals = (f"goals {cfg.goal_offset} steps ahead in {split}" if cfg.goal_source == "dataset"
              else "start and goal sampled by the env")
     judged = "success at the end" if cfg.success == "final" else "success at any step (latched)"
     extra = "".join(f", {k}={v}" for k, v in sorted(env_kwargs.items()) if k in ("success", "success_pos"))
@@ -113,7 +118,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     if env_kwargs is None:
         env_kwargs = dict(store.meta.get("env_kwargs") or {}) if store is not None else {}
     notes = []
-    if cfg.data is not None and paths.run is not None:
+    if cfg.data is not None and paths.run is not None and cfg.goal_split != "all":
         notes.append("--data overrides the run's dataset: the held-out split of run.json refers to the run's own "
                      "dataset, so these tasks may not be held out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")

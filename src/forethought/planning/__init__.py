@@ -19,7 +19,7 @@ from forethought.planning.mppi import MPPI, MPPIConfig
 from forethought.planning.objectives import CostSpec, LatentGoalObjective, ObjectiveFactory
 from forethought.planning.protocols import ConditionedPlanner, Cost, Objective, PlanResult, Planner, Proposal
 from forethought.planning.shooting import RandomShooting, ShootingConfig
-from forethought.planning.ssr import SampleScoreRank, SSRConfig
+from forethought.planning.ssr import ProposalPolicy, ProposalPolicyConfig, SampleScoreRank, SSRConfig
 
 __all__ = [
     "CEM",
@@ -38,6 +38,8 @@ __all__ = [
     "PlanResult",
     "Planner",
     "Proposal",
+    "ProposalPolicy",
+    "ProposalPolicyConfig",
     "RandomShooting",
     "SSRConfig",
     "SampleScoreRank",

@@ -9,7 +9,7 @@ from forethought.planning.gradient import GradientConfig, GradientPlanner
 from forethought.planning.mppi import MPPI, MPPIConfig
 from forethought.planning.protocols import Planner, Proposal
 from forethought.planning.shooting import RandomShooting, ShootingConfig
-from forethought.planning.ssr import SampleScoreRank, SSRConfig
+from forethought.planning.ssr import ProposalPolicy, ProposalPolicyConfig, SampleScoreRank, SSRConfig
 
 PLANNERS: dict[str, tuple[type, type]] = {
     "cem": (CEM, CEMConfig),
@@ -17,13 +17,15 @@ PLANNERS: dict[str, tuple[type, type]] = {
     "gradient": (GradientPlanner, GradientConfig),
     "random": (RandomShooting, ShootingConfig),
     "ssr": (SampleScoreRank, SSRConfig),
+    "proposal": (ProposalPolicy, ProposalPolicyConfig),
 }
-PROPOSAL_PLANNERS = ("ssr", "cem", "mppi")  # the planners that sample from a proposal
+PROPOSAL_PLANNERS = ("ssr", "proposal", "cem", "mppi")  # the planners that sample from a proposal
+NEEDS_PROPOSAL = ("ssr", "proposal")
 
 
 def make_planner(name: str, proposal: Proposal | None = None, proposal_steps: int | None = None,
                  **settings: Any) -> Planner:
-    """A planner by name (``cem``, ``mppi``, ``gradient``, ``random``, ``ssr``) with its config fields as
+    """A planner by name (``cem``, ``mppi``, ``gradient``, ``random``, ``ssr``, ``proposal``) with its config fields as
     keyword arguments, e.g. ``make_planner("cem", samples=300, iterations=30, seed=0)``.
 
     ``proposal``: the action proposal SSR samples from, or CEM / MPPI's first population;
@@ -38,8 +40,8 @@ def make_planner(name: str, proposal: Proposal | None = None, proposal_steps: in
         fields = ", ".join(config_cls.__dataclass_fields__)
         raise ValueError(f"bad settings for planner {name!r}: {e}; its fields are: {fields}") from e
     planner = cls(config)
-    if name == "ssr" and proposal is None:
-        raise ValueError("planner 'ssr' samples from an action proposal: pass proposal= (the CLI: --proposal DIR, "
+    if name in NEEDS_PROPOSAL and proposal is None:
+        raise ValueError(f"planner {name!r} samples from an action proposal: pass proposal= (the CLI: --proposal DIR, "
                          "trained with `forethought train-proposal`)")
     if proposal is not None:
         if name not in PROPOSAL_PLANNERS:

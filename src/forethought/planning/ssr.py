@@ -59,3 +59,31 @@ class SampleScoreRank(ProposalSampling, Seeded):
                 best.update(cand, score_candidates(objective, cand))
                 best.end_iteration()
         return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+
+
+@dataclass(frozen=True)
+class ProposalPolicyConfig:
+    """The proposal as a policy: one sample per decision, never scored.
+
+    Attributes:
+        seed: seed of the planner's random stream (the proposal's sampling noise).
+    """
+
+    seed: int = 0
+
+
+class ProposalPolicy(ProposalSampling, Seeded):
+    """DMPC's "proposal alone" baseline: each decision executes one proposal sample as it is (no dynamics, no
+    objective: 0 evaluations). With ``receding = horizon`` the whole chunk runs open loop before the next sample."""
+
+    config_class = ProposalPolicyConfig
+    config: ProposalPolicyConfig
+
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner`; ``objective`` is not called."""
+        init, low, high = check_problem(init, low, high)
+        B, H, _ = init.shape
+        with torch.inference_mode():
+            actions = self.proposal_candidates(1, self.generator(init.device), low, high, B, H)[:, 0]
+        nan = torch.full((B,), float("nan"), device=init.device)
+        return PlanResult(actions.clone(), nan, nan[None], 0)
