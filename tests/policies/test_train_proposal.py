@@ -74,3 +74,17 @@ def test_cli(runs, tmp_path, capsys):
     assert load_proposal(tmp_path / "p").config.condition == "none"
     code = main(["train-proposal", "--model", str(runs / "run"), "--out", str(tmp_path / "q"), "--horizon", "0"])
     assert code == 2 and "forethought train-proposal: --horizon must be >= 1" in capsys.readouterr().err
+
+
+def test_init_fine_tunes_an_existing_proposal(runs):
+    from forethought.policies import load_proposal
+
+    start = load_proposal(runs / "prop")
+    out = train_proposal(runs / "run", runs / "tuned", horizon=2, steps=2, batch_size=16, lr=1e-9, init=runs / "prop",
+                         progress=False)
+    tuned = load_proposal(out)
+    assert (tuned.config.width, tuned.config.depth) == (16, 1)  # the architecture of --init, not the defaults
+    for a, b in zip(start.parameters(), tuned.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)  # started from it (lr ~ 0)
+    with pytest.raises(ValueError, match="--horizon 2"):
+        train_proposal(runs / "run", runs / "bad", horizon=3, steps=2, init=runs / "prop", progress=False)

@@ -10,6 +10,8 @@ import argparse
 TRAIN_PROPOSAL_EPILOG = """examples:
   forethought train-proposal --model runs/reacher --horizon 5 --steps 3000 --out runs/reacher_proposal
   forethought train-proposal --model runs/reacher --data data/reacher --condition none --out runs/prior
+  forethought train-proposal --model runs/reacher_dyn --data data/reacher_weak --init runs/reacher_proposal \
+      --steps 500 --out runs/reacher_proposal_weak      # fine-tune a proposal on play data
   forethought eval --model runs/reacher --planner ssr --proposal runs/reacher_proposal --samples 256 --out reports/ssr
 
 A diffusion model over chunks of --horizon model actions (normalized, frameskip-concatenated, in the
@@ -47,6 +49,8 @@ def add_train_proposal_arguments(parser: argparse.ArgumentParser) -> argparse.Ar
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--init", default=None,
+                        help="fine-tune this proposal (trained for the same model) instead of starting from scratch")
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return parser
@@ -63,6 +67,7 @@ def run_train_proposal_from_args(args: argparse.Namespace) -> int:
                           condition=args.condition, episodes=args.episodes, goal_steps=args.goal_steps,
                           width=args.width, depth=args.depth, diffusion_steps=args.diffusion_steps,
                           sample_steps=args.sample_steps, goal_dropout=args.goal_dropout, batch_size=args.batch_size,
-                          lr=args.lr, seed=args.seed, device=args.device, progress=args.progress, resume=args.resume)
+                          lr=args.lr, seed=args.seed, device=args.device, progress=args.progress, resume=args.resume,
+                          init=args.init)
     print(f"proposal saved to {path}")
     return 0

@@ -120,12 +120,13 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
                    goal_steps: int | None = None, width: int = 128, depth: int = 3, diffusion_steps: int = 100,
                    sample_steps: int = 10, goal_dropout: float = 0.2, batch_size: int = 256, lr: float = 1e-3,
                    seed: int = 0, device: str | None = None, progress: bool = True, tensorboard: bool = False,
-                   resume: bool = False) -> Path:
+                   resume: bool = False, init: str | Path | None = None) -> Path:
     """Train a diffusion proposal for the world model at ``model`` (run or model folder) on ``data``
     (default: the run's dataset, its training episodes only); returns ``<out>/proposal``.
 
     ``episodes`` keeps the first N of the usable episodes; ``goal_steps`` (default ``2 * horizon``)
-    is the largest hindsight-goal offset in model steps.
+    is the largest hindsight-goal offset in model steps. ``init``: fine-tune this proposal (it must fit the
+    model) instead of starting from scratch; its architecture and diffusion settings are kept.
     """
     from forethought.data.normalization import Normalizer
     from forethought.data.store import EpisodeStore
@@ -162,15 +163,29 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
     dataset = ChunkDataset(latents, actions, horizon, frameskip, goal_steps or 2 * horizon if goal else None)
     flat = torch.cat(actions)  # (rows, env_A) normalized
     low, high = flat.min(0).values.tile(frameskip), flat.max(0).values.tile(frameskip)
+    start = None
+    if init is not None:
+        from forethought.policies.proposal import load_proposal
+
+        start = load_proposal(init, wm)  # refuses a proposal of another model
+        c = start.config
+        if c.horizon != horizon or c.condition != condition:
+            raise ValueError(f"--init {init}: a proposal with horizon {c.horizon} and condition {c.condition!r}; pass "
+                             f"--horizon {c.horizon} --condition {c.condition}")
+        width, depth, diffusion_steps, goal_dropout = c.width, c.depth, c.diffusion_steps, c.goal_dropout
+        low, high = torch.minimum(low, torch.tensor(c.action_low)), torch.maximum(high, torch.tensor(c.action_high))
     config = ProposalConfig(horizon=horizon, condition=condition, width=width, depth=depth,
                             diffusion_steps=diffusion_steps, sample_steps=sample_steps, goal_dropout=goal_dropout,
                             action_low=tuple(low.tolist()), action_high=tuple(high.tolist()), **model_binding(wm))
     torch.manual_seed(seed)
     proposal = DiffusionProposal(config).to(dev)
+    if start is not None:
+        proposal.load_state_dict(start.state_dict())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"model": str(paths.model.resolve()), "data": str(Path(paths.data).resolve()), "episodes": len(ids),
-              "episodes_note": note, "chunks": len(dataset), "proposal": PROPOSAL_DIR}
+              "episodes_note": note, "chunks": len(dataset), "proposal": PROPOSAL_DIR,
+              "init": str(Path(init).resolve()) if init is not None else None}
     (out / "run.json").write_text(json.dumps(record, indent=1))
     metrics = fit_proposal(proposal, dataset, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                            device=str(dev), progress=progress, tensorboard=tensorboard, resume=resume)
