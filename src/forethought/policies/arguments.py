@@ -41,8 +41,10 @@ def add_train_proposal_arguments(parser: argparse.ArgumentParser) -> argparse.Ar
     parser.add_argument("--goal-steps", type=int, default=None,
                         help="largest hindsight-goal offset in model steps (default 2 x horizon)")
     parser.add_argument("--goal-dropout", type=float, default=0.2, help="fraction of examples without their goal")
-    parser.add_argument("--width", type=int, default=128, help="denoiser channels (default 128)")
-    parser.add_argument("--depth", type=int, default=3, help="denoiser residual blocks (default 3)")
+    parser.add_argument("--width", type=int, default=64,
+                        help="denoiser channels (default 64; the denoiser dominates a decision's cost: B x N chunks "
+                             "x --sample-steps calls)")
+    parser.add_argument("--depth", type=int, default=2, help="denoiser residual blocks (default 2)")
     parser.add_argument("--diffusion-steps", type=int, default=100, help="training noise levels T (cosine schedule)")
     parser.add_argument("--sample-steps", type=int, default=10, help="DDIM steps per sample: denoiser calls per decision")
     parser.add_argument("--batch-size", type=int, default=256, help="chunks per step (default 256)")

@@ -47,7 +47,7 @@ class ConvDenoiser(nn.Module):
         depth: residual blocks.
     """
 
-    def __init__(self, action_dim: int, cond_dim: int, width: int = 128, depth: int = 3) -> None:
+    def __init__(self, action_dim: int, cond_dim: int, width: int = 64, depth: int = 2) -> None:
         super().__init__()
         self.width, self.cond_dim = width, cond_dim
         self.embed_dim = 4 * width

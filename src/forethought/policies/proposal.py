@@ -70,8 +70,8 @@ class ProposalConfig:
     horizon: int
     latent_dim: int
     condition: str = "goal"
-    width: int = 128
-    depth: int = 3
+    width: int = 64
+    depth: int = 2
     diffusion_steps: int = 100
     sample_steps: int = 10
     goal_dropout: float = 0.2

@@ -117,7 +117,7 @@ def fit_proposal(proposal: DiffusionProposal, dataset: torch.utils.data.Dataset,
 
 def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | None = None, horizon: int = 5,
                    steps: int = 2000, condition: str = "goal", episodes: int | None = None,
-                   goal_steps: int | None = None, width: int = 128, depth: int = 3, diffusion_steps: int = 100,
+                   goal_steps: int | None = None, width: int = 64, depth: int = 2, diffusion_steps: int = 100,
                    sample_steps: int = 10, goal_dropout: float = 0.2, batch_size: int = 256, lr: float = 1e-3,
                    seed: int = 0, device: str | None = None, progress: bool = True, tensorboard: bool = False,
                    resume: bool = False, init: str | Path | None = None) -> Path:
