@@ -24,6 +24,8 @@ The loop, one command a step:
   forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
   forethought surprise-eval --model runs/tworoom --out reports/surprise
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
+  forethought train-proposal --model runs/tworoom --out runs/tworoom_proposal   a diffusion action proposal
+  forethought adapt --model runs/tworoom --data data/tworoom_weak --out runs/tworoom_adapted   new physics
 
 Run `forethought COMMAND --help` for the options of one command, with examples.
 """
@@ -222,6 +224,19 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("adapt", "forethought.training.arguments", "add_adapt_arguments", "forethought.training.adapt",
+     "run_adapt_from_args",
+     "fine-tune a trained world model's dynamics (or everything) on data of a changed system",
+     "Fine-tune part of a trained world model on new data, e.g. play data of a changed body\n"
+     "(forethought collect --env-kwargs '{\"joint_gain\": [1, 0.3]}'): --only dynamics trains the\n"
+     "predictor and keeps the encoder, readout and every action proposal frozen (DMPC). Writes a\n"
+     "new run folder that names its parent model and the data used."),
+    ("train-proposal", "forethought.policies.arguments", "add_train_proposal_arguments",
+     "forethought.policies.arguments", "run_train_proposal_from_args",
+     "train a diffusion action proposal for a world model (factorized planning)",
+     "Train a behaviour prior over chunks of model actions, conditioned on the frozen encoder's\n"
+     "latents (and a goal latent): DMPC's action proposal, saved apart from the model. Planners\n"
+     "sample from it (forethought eval --planner ssr --proposal DIR, or as CEM/MPPI's first population)."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),

@@ -46,7 +46,9 @@ class MPCAgent:
 
     Args:
         model: a trained :class:`~forethought.models.WorldModel` (put in eval mode here).
-        planner: any :class:`~forethought.planning.protocols.Planner`.
+        planner: any :class:`~forethought.planning.protocols.Planner`; one with a
+            ``condition(z_hist, a_hist, goal_z)`` method (SSR, CEM / MPPI with a proposal) is given the
+            decision's latents before every ``plan``.
         action_space: the env's bounded ``gymnasium.spaces.Box`` of env actions ``(env_action_dim,)``.
         objective: how candidates are imagined and scored, an
             :class:`~forethought.planning.objectives.ObjectiveFactory`; default
@@ -149,7 +151,7 @@ class MPCAgent:
         self.last_result = None
         if self.monitor is not None:
             self.monitor.reset()
-        if callable(getattr(self.objective, "reset", None)):  # optional hook: per-episode state (subgoals)
+        if callable(getattr(self.objective, "reset", None)):  # per-episode state: subgoals, a state objective's past
             self.objective.reset()
 
     def act(self, obs: np.ndarray, proprio: np.ndarray | None = None) -> np.ndarray:
@@ -201,6 +203,9 @@ class MPCAgent:
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action
             init = torch.cat([self._plan[:, r:], torch.zeros(B, r, A, device=self.device)], dim=1)
+        condition = getattr(self.planner, "condition", None)  # a planner that samples a proposal needs the context
+        if condition is not None:
+            condition(z_hist, a_hist, self._goal_z)
         validate, self.model.validate_inputs = self.model.validate_inputs, False  # inputs built here
         try:
             result = self.planner.plan(objective, init, self.low, self.high)

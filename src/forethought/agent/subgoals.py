@@ -80,6 +80,8 @@ class SubgoalObjective:
     def reset(self) -> None:
         """New episodes start (the agent calls it from ``reset``): forget subgoals and goal paths."""
         self._goal_z = None
+        if callable(getattr(self.inner, "reset", None)):  # an inner objective with memory
+            self.inner.reset()
 
     def _start(self, goal_z: Tensor) -> None:
         B = goal_z.shape[0]

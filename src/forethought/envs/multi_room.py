@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
+from forethought.envs.physics import check_gains, scale_action
 from forethought.envs.rooms import PRESETS, RoomGrid, parse_layout
 
 _FLOOR = np.array([0, 0, 0], dtype=np.float32)
@@ -32,8 +33,8 @@ _MAX_DRAWS = 100_000  # rejection sampling of positions and goals gives up (with
 class MultiRoomEnv(PixelGoalEnv):
     """Point navigation through a grid of rooms joined by doors.
 
-    Action: float32 `Box(-1, 1, (2,))`; the displacement is `action * max_step`, its norm capped at
-    `max_step`. State: float64 `(x, y)` of the agent's centre. Observation: uint8
+    Action: float32 `Box(-1, 1, (2,))`; the displacement is `action * motor_gain * max_step`, its norm
+    capped at `max_step`. State: float64 `(x, y)` of the agent's centre. Observation: uint8
     `(image_size, image_size, 3)`. Success: Euclidean distance to the goal below `success_radius`
     (default `arena_size / 16`, 4 px at 64x64). `reset` draws start and goal uniformly over free
     space (any room), or as `options={"state": ..., "goal_state": ...}` say.
@@ -49,6 +50,8 @@ class MultiRoomEnv(PixelGoalEnv):
         max_step: largest displacement per step.
         agent_radius: radius `r` of the agent disc.
         success_radius: goal distance that counts as success (default `L / 16`).
+        motor_gain: displacement per unit of action along x and y (1 = unchanged; `[0.3, 0.3]` a weak
+            motor, `[0, 1]` a dead x motor: `forethought.envs.physics`); `set_physics` changes it mid-run.
         goal_min_doors: goals that `reset` and `sample_goal_state` draw are at least this many doors
             from the agent (along the shortest path); `reset` then starts the agent in a room from
             which such goals exist. 0 (default): uniform. For benchmarks of far goals, e.g. 2.
@@ -69,11 +72,13 @@ class MultiRoomEnv(PixelGoalEnv):
         agent_radius: float = 3.0,
         success_radius: float | None = None,
         goal_min_doors: int = 0,
+        motor_gain: float | tuple[float, float] = (1.0, 1.0),
         render_mode: str | None = None,
     ) -> None:
         rooms = parse_layout(layout, float(arena_size), float(wall_thickness), float(door_width))
         self._setup(image_size, rooms, arena_size, wall_thickness, max_step, agent_radius, success_radius,
                     goal_min_doors, render_mode)
+        self.set_physics(motor_gain=motor_gain)
         self.layout = layout if isinstance(layout, str) else dict(layout)
 
     def _setup(self, image_size: int, rooms: RoomGrid, arena_size: float, wall_thickness: float, max_step: float,
@@ -109,6 +114,11 @@ class MultiRoomEnv(PixelGoalEnv):
         self._set_rooms(rooms)
         self._pos = np.full(2, L / 4)
         self._goal = np.full(2, 3 * L / 4)
+
+    def set_physics(self, *, motor_gain: float | tuple[float, float] | None = None) -> None:
+        """Change the motor (also mid-episode): displacement per unit of action times `motor_gain` per axis."""
+        if motor_gain is not None:
+            self.motor_gain = check_gains(motor_gain, 2, "motor_gain", self._name)
 
     # --- geometry -----------------------------------------------------------------------------
     def _set_rooms(self, rooms: RoomGrid) -> None:
@@ -204,7 +214,7 @@ class MultiRoomEnv(PixelGoalEnv):
 
     def step(self, action: np.ndarray):
         a = self._as_action(action)
-        delta = a * self.max_step
+        delta = scale_action(a, self.motor_gain) * self.max_step
         norm = float(np.hypot(delta[0], delta[1]))
         if norm > self.max_step:  # cap the norm: the corners of the box are not longer steps
             delta *= self.max_step / norm

@@ -11,6 +11,9 @@ The physics, maze and actions are gymnasium-robotics' `PointMazeEnv` (a force-ac
 - State `[x, y, vx, vy]` (float64, qpos and qvel). Goal states are cell centres plus uniform
   noise of +-0.25 cell (gymnasium-robotics' own goal distribution) with zero velocity.
 - Success (evaluation only): the ball within 0.45 of the goal position, the maze's own threshold.
+- Changed physics (forethought.envs.physics): `mass_scale` (a heavier ball: mass and inertia
+  times the factor) and `damping_scale` (more friction: the slide joints' viscous damping times
+  the factor; gravity is off, so the floor's contact friction plays no part).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
 from forethought.envs.mujoco_render import FastRenderer, MujocoStateMixin, import_mujoco, require
+from forethought.envs.physics import check_scale
 
 SUCCESS_DISTANCE = 0.45  # gymnasium_robotics.envs.maze.point_maze: info["success"]
 
@@ -34,6 +38,8 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         maze: name of a map in `gymnasium_robotics.envs.maze.maps` (`U_MAZE`, `MEDIUM_MAZE`,
             `LARGE_MAZE`, ...), or a list of lists in gymnasium-robotics' map format.
         frame_skip: physics steps (0.01 s each) per env step, same action repeated.
+        mass_scale: the ball's mass and inertia times this (1 = unchanged; 3 = a heavy payload).
+        damping_scale: the ball's viscous damping times this (1 = unchanged; 10 = a sticky floor).
         render_mode: `"rgb_array"` or None.
     """
 
@@ -45,6 +51,8 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         image_size: int = 64,
         maze: str | list = "U_MAZE",
         frame_skip: int = 5,
+        mass_scale: float = 1.0,
+        damping_scale: float = 1.0,
         render_mode: str | None = None,
     ) -> None:
         self.image_size = check_image_size(image_size)
@@ -70,6 +78,11 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         self._model.site_rgba[self._maze_env.target_site_id, 3] = 0.0
         self._render_data = mujoco.MjData(self._model)  # render_state never touches the live data
         self._mujoco = mujoco
+        m = self._model
+        self._ball = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "particle")
+        self._default_physics = (float(m.body_mass[self._ball]), m.body_inertia[self._ball].copy(),
+                                 m.dof_damping.copy())
+        self.set_physics(mass_scale=mass_scale, damping_scale=damping_scale)
 
         camera = mujoco.MjvCamera()
         camera.type = mujoco.mjtCamera.mjCAMERA_FREE
@@ -85,6 +98,17 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = self._pixel_space()
         self._goal = np.zeros(4)
+
+    def set_physics(self, *, mass_scale: float | None = None, damping_scale: float | None = None) -> None:
+        """Change the ball's mass or the damping (also mid-episode), relative to gymnasium-robotics' point.xml."""
+        m, (mass, inertia, damping) = self._model, self._default_physics
+        if mass_scale is not None:
+            self.mass_scale = check_scale(mass_scale, "mass_scale", "PointMaze")
+            m.body_mass[self._ball] = mass * self.mass_scale
+            m.body_inertia[self._ball] = inertia * self.mass_scale
+            self._mujoco.mj_setConst(m, self._mujoco.MjData(m))  # the mass matrix reads derived constants        if damping_scale is not None:
+            self.damping_scale = check_scale(damping_scale, "damping_scale", "PointMaze")
+            m.dof_damping[:] = damping * self.damping_scale
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

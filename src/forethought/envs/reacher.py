@@ -17,6 +17,8 @@ no time limit or reward bookkeeping in the hot loop). What differs from the dm_c
   (0.05 + 0.01 m) of it, i.e. the distance at which reacher-easy's reward is 1.
   `"joints"`: stable-worldmodel's (the LeWM / DINO-WM comparison): every joint angle within
   `joint_tolerance` (0.05 rad) of the goal's, angles wrapped.
+- Changed physics (`joint_gain`, forethought.envs.physics): each motor's gear times a gain, e.g.
+  `joint_gain=[1.0, 0.3]` a wrist with 30% of its torque, `[1.0, 0.0]` a dead wrist.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gymnasium import spaces
 
 from forethought.envs.base import PixelGoalEnv, check_image_size
 from forethought.envs.mujoco_render import FastRenderer, MujocoStateMixin, import_mujoco, require
+from forethought.envs.physics import check_gains
 
 TARGET_SIZE = 0.05  # dm_control.suite.reacher._BIG_TARGET (the "easy" task)
 WRIST_RANGE = np.deg2rad(160.0)  # reacher.xml: wrist range="-160 160"
@@ -42,6 +45,8 @@ class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
         frame_skip: physics steps (0.02 s each) per env step, same action repeated.
         success: `"fingertip"` (dm_control's reach criterion) or `"joints"` (stable-worldmodel's).
         joint_tolerance: radians per joint for `success="joints"`.
+        joint_gain: `(shoulder, wrist)` multipliers of the motors' gear (torque per unit of action;
+            1 = dm_control's reacher, 0.3 = a weak joint, 0 = a dead one), or one number for both.
         render_mode: `"rgb_array"` or None.
     """
 
@@ -49,7 +54,8 @@ class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, image_size: int = 64, frame_skip: int = 1, success: str = "fingertip",
-                 joint_tolerance: float = 0.05, render_mode: str | None = None) -> None:
+                 joint_tolerance: float = 0.05, joint_gain: float | tuple[float, float] = (1.0, 1.0),
+                 render_mode: str | None = None) -> None:
         self.image_size = check_image_size(image_size)
         if success not in SUCCESS_CRITERIA:
             raise ValueError(f"Reacher: success must be one of {', '.join(SUCCESS_CRITERIA)}, got {success!r}")
@@ -71,10 +77,18 @@ class ReacherEnv(MujocoStateMixin, PixelGoalEnv):
         self._finger = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "finger")
         m.geom_rgba[target] = 0.0  # a non-default geom rgba overrides the material: invisible
         self.success_distance = TARGET_SIZE + float(m.geom_size[self._finger, 0])
+        self._default_gear = m.actuator_gear[:, 0].copy()  # reacher.xml: 0.05 for both motors
+        self.set_physics(joint_gain=joint_gain)
         self._renderer: FastRenderer | None = FastRenderer(m, self.image_size, "fixed")
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = self._pixel_space()
         self._goal = np.zeros(4)
+
+    def set_physics(self, *, joint_gain: float | tuple[float, float] | None = None) -> None:
+        """Change the motors' strength (also mid-episode): gear = reacher.xml's gear * `joint_gain`."""
+        if joint_gain is not None:
+            self.joint_gain = check_gains(joint_gain, 2, "joint_gain", "Reacher")
+            self._model.actuator_gear[:, 0] = self._default_gear * self.joint_gain
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -57,6 +57,7 @@ class TwoRoomEnv(MultiRoomEnv):
         max_step: float = 4.0,
         agent_radius: float = 3.0,
         success_radius: float | None = None,
+        motor_gain: float | tuple[float, float] = (1.0, 1.0),
         render_mode: str | None = None,
     ) -> None:
         L = float(arena_size)
@@ -70,6 +71,7 @@ class TwoRoomEnv(MultiRoomEnv):
         self._default_layout = (self.door_center, self.door_width, self.wall)  # reset() restores it
         self._setup(image_size, self._grid(L, float(wall_thickness)), arena_size, wall_thickness, max_step,
                     agent_radius, success_radius, 0, render_mode)
+        self.set_physics(motor_gain=motor_gain)
 
     def _grid(self, arena_size: float, wall_thickness: float) -> RoomGrid:
         """The current walls: one room without the wall, else two with one door (width 0: closed)."""

@@ -22,6 +22,8 @@ EVAL_EPILOG = """examples:
   forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
   forethought eval --model runs/tworoom --draft runs/tworoom/draft --epsilon 0.03 --out reports/spec
                                                   # candidates rolled out speculatively (forethought distill)
+  forethought eval --model runs/tworoom --planner ssr --proposal runs/tworoom_proposal --samples 256 --out reports/ssr
+                                                  # sample-score-rank over a diffusion proposal (train-proposal)
 
 Start and goal come from held-out episodes of the training run (run.json), the goal --goal-offset
 env steps ahead of the start in the same episode. Every episode runs the full --budget of env

@@ -20,7 +20,7 @@ from forethought._config_cli import parse_json_list, parse_json_object
 if TYPE_CHECKING:
     from forethought.models.protocols import LatentWorldModel
 
-PLANNER_NAMES = ("cem", "mppi", "gradient", "random")
+PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "ssr", "proposal")
 SAMPLING_PLANNERS = ("cem", "mppi")
 SUBGOAL_MODES = ("off", "graph")
 
@@ -29,7 +29,9 @@ SUBGOAL_MODES = ("off", "graph")
 class MPCConfig:
     """The evaluated MPC agent: planner, its budget, the objective, and how candidates are rolled out."""
 
-    planner: str = field(default="cem", metadata={"help": "planner", "choices": PLANNER_NAMES})
+    planner: str = field(default="cem", metadata={
+        "help": "planner (ssr: sample-score-rank over --proposal; proposal: one proposal sample per decision, "
+                "unscored)", "choices": PLANNER_NAMES})
     samples: int | None = field(default=None, metadata={
         "help": "candidates per planning iteration (default: the planner's; CEM/MPPI 300)"})
     iterations: int | None = field(default=None, metadata={
@@ -48,7 +50,12 @@ class MPCConfig:
                 "distance: a JSON list of weights per normalized state dim, e.g. PushT's block '[0,0,1,1,1,0,0]'. "
                 "The readout was trained with privileged state supervision; reports say so", "type": str})
     latent_weight: float = field(default=0.0, metadata={
-        "help": "with --state-weights: add this multiple of the latent L2 distance"})
+        "help": "with --state-weights or --objective: add this multiple of the latent L2 distance"})
+    objective: str | None = field(default=None, metadata={
+        "help": "plan for your own cost over states, MODULE:FUNCTION or path/file.py:FUNCTION with "
+                "FUNCTION(states (B,N,H,S), actions (B,N,H,A)[, goal, past]) -> (B,N) in env units, applied to the "
+                "model's state readout (a model trained with --state-weight); FUNCTION.success(states, actions, "
+                "goal_state, env), if defined, judges each episode from the true states (docs/adaptation.md)"})
     noise_beta: float = field(default=0.0, metadata={
         "help": "cem/mppi: colored sampling noise over env steps, power 1/f^beta (iCEM); 0 = white, 2-3 = smooth "
                 "samples that keep a direction"})
@@ -70,6 +77,11 @@ class MPCConfig:
         "help": "with --subgoals graph: link latents of different episodes closer than k model steps of typical motion"})
     subgoal_reach: float | None = field(default=None, metadata={
         "help": "with --subgoals graph: env steps to the subgoal handed to the planner (default horizon x frameskip)"})
+    proposal: str | None = field(default=None, metadata={
+        "help": "an action proposal (forethought train-proposal): what --planner ssr samples from, or the first "
+                "population of cem / mppi. Refused if trained for another model or action space"})
+    proposal_steps: int | None = field(default=None, metadata={
+        "help": "with --proposal: denoising (DDIM) steps per sample (default: the proposal's)"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -85,8 +97,21 @@ class MPCConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.receding <= self.horizon:
             raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
+        if self.planner in ("ssr", "proposal") and self.proposal is None:
+            raise ValueError(f"--planner {self.planner} samples from an action proposal: pass --proposal DIR "
+                             "(forethought train-proposal)")
+        if self.proposal is not None and self.planner not in ("ssr", "proposal", *SAMPLING_PLANNERS):
+            raise ValueError(f"--proposal applies to --planner ssr, proposal, cem or mppi, not {self.planner!r}")
+        if self.planner == "proposal" and (self.samples is not None or self.iterations is not None):
+            raise ValueError("--planner proposal executes one proposal sample per decision: drop --samples / --iterations")
+        if self.proposal_steps is not None and (self.proposal is None or self.proposal_steps < 1):
+            raise ValueError("--proposal-steps needs --proposal and must be >= 1")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
+        if self.objective is not None and (self.state_weights is not None or self.draft is not None
+                                           or self.cost != "l2" or self.reduce != "sum" or self.terminal_weight):
+            raise ValueError("--objective replaces the latent cost: drop --state-weights / --draft / --cost / --reduce / "
+                             "--terminal-weight (add the latent distance with --latent-weight)")
         if self.state_weights is not None:
             if isinstance(self.state_weights, str):  # as given on the command line
                 object.__setattr__(self, "state_weights", tuple(parse_json_list(self.state_weights, "--state-weights")))
@@ -119,6 +144,11 @@ class MPCConfig:
             draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
             return SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
                                         self.terminal_weight)
+        if self.objective is not None:
+            from forethought.planning.state_objectives import StateObjective, load_callable
+
+            return StateObjective(model, load_callable(self.objective), latent_weight=self.latent_weight,
+                                  bf16=self.bf16, compile=self.compile)
         if self.state_weights is None:
             return LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
                                        compile=self.compile)
@@ -151,7 +181,16 @@ class MPCConfig:
         from forethought.planning import make_planner
 
         frameskip = model_frameskip(model, int(action_space.shape[0]))
-        planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
+        proposal = None
+        if self.proposal is not None:
+            from forethought.policies import load_proposal
+
+            proposal = load_proposal(self.proposal, model, device=device)  # refuses another model's proposal
+            if proposal.horizon != self.horizon:
+                raise ValueError(f"--proposal {self.proposal}: samples chunks of {proposal.horizon} model steps; pass "
+                                 f"--horizon {proposal.horizon} (or train a proposal with --horizon {self.horizon})")
+        planner = make_planner(self.planner, proposal=proposal, proposal_steps=self.proposal_steps,
+                               **self.planner_settings(frameskip, samples, iterations))
         return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
                         receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
 
@@ -172,8 +211,10 @@ class EvalConfig:
                 "env-sampled goal", "choices": ("dataset", "env")})
     goal_offset: int = field(default=25, metadata={"help": "env steps from start to goal"})
     goal_split: str = field(default="held-out", metadata={
-        "help": "with --goal-source dataset: draw tasks from the run's held-out episodes (ours) or from its training "
-                "episodes (stable-worldmodel / LeWM's PushT protocol)", "choices": ("held-out", "train")})
+        "help": "with --goal-source dataset: draw tasks from the run's held-out episodes (ours), from its training "
+                "episodes (stable-worldmodel / LeWM's PushT protocol), or from every episode of --data (all: a dataset "
+                "collected for evaluation only, so that runs trained on different data share one task set)",
+        "choices": ("held-out", "train", "all")})
     success: str = field(default="final", metadata={
         "help": "final: judged on the state after the last step (ours); any: latched, success at any step within "
                 "the budget (stable-worldmodel / LeWM). Both are recorded per episode", "choices": ("final", "any")})

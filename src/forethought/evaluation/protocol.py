@@ -102,6 +102,7 @@ class EpisodeResult:
     initial_distance: float
     final_distance: float
     ended_early: bool
+    objective_success: bool | None = None  # the test-time objective's own judgement (judge=), if any
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -136,6 +137,7 @@ class EvalResult:
     frames: list[EpisodeFrames] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     success_mode: str = "final"
+    judge: str | None = None  # the name of the test-time objective's success function, when it judges
 
     @property
     def num_success(self) -> int:
@@ -157,6 +159,7 @@ class EvalResult:
             "name": self.name,
             "episodes": n,
             "success_mode": self.success_mode,
+            "judge": self.judge,
             "successes": self.num_success,
             "success_rate": self.success_rate,
             "ci95": list(self.ci95),
@@ -228,7 +231,8 @@ def _as_agent(agent: Agent | Callable[[], Agent]) -> Agent:
 def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[str, Any] | None,
              tasks: Sequence[Task], *, budget: int = DEFAULT_BUDGET, batch: int = DEFAULT_BATCH, seed: int = 0,
              record: int = 0, name: str = "agent", config: dict[str, Any] | None = None,
-             make_env: Callable[[], Any] | None = None, progress: bool = False, success: str = "final") -> EvalResult:
+             make_env: Callable[[], Any] | None = None, progress: bool = False, success: str = "final",
+             judge: Callable[[np.ndarray, np.ndarray, np.ndarray, Any], bool] | None = None) -> EvalResult:
     """Run `agent` on every task for exactly `budget` env steps; judge success after the episode.
 
     Tasks run in chunks of `B = min(len(tasks), batch)` parallel envs, each chunk one `agent.reset`.
@@ -236,6 +240,9 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     the GIF. `make_env` overrides env creation (`forethought.envs.make(env_id, **env_kwargs)` with
     a time limit of `budget` steps); it exists for tests. `success`: `"final"` judges the state
     after the last step (ours), `"any"` any state after a step (latched, as stable-worldmodel).
+    `judge(states (T+1, S), actions (T, A), goal_state (S,), env.unwrapped) -> bool`, when given,
+    decides success instead (a test-time objective's own test: the true states from the start and
+    the env actions executed); the final and latched goal tests are still recorded.
     Returns an `EvalResult`.
     """
     if success not in SUCCESS_MODES:
@@ -264,7 +271,7 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
                              f"(missing {missing}); evaluation needs settable states, a goal and a success check. "
                              "Add them (forethought/envs/protocols.py, docs/custom-envs.md)")
     result = EvalResult(name=name, episodes=[], budget=budget, batch=b, seed=seed, config=dict(config or {}),
-                        success_mode=success)
+                        success_mode=success, judge=getattr(judge, "__qualname__", "judge") if judge else None)
     bar = None
     if progress:
         from forethought._progress import progress as progress_bar
@@ -274,7 +281,7 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
     try:
         for lo in range(0, len(tasks), b):
             chunk = list(range(lo, min(lo + b, len(tasks))))
-            _run_chunk(agent, envs[: len(chunk)], env_id, tasks, chunk, budget, seed, record, result, bar)
+            _run_chunk(agent, envs[: len(chunk)], env_id, tasks, chunk, budget, seed, record, result, bar, judge)
     finally:
         for env in envs:
             env.close()
@@ -285,7 +292,7 @@ def evaluate(agent: Agent | Callable[[], Agent], env_id: str, env_kwargs: dict[s
 
 
 def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task], chunk: list[int], budget: int,
-               seed: int, record: int, result: EvalResult, bar: Any) -> None:
+               seed: int, record: int, result: EvalResult, bar: Any, objective_test: Callable[..., bool] | None = None) -> None:
     obs, goals, states = [], [], []
     for env, k in zip(envs, chunk):
         task = tasks[k]
@@ -297,6 +304,7 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
         states.append(np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64))
     start_states = [s.copy() for s in states]
     trajectories: list[list[np.ndarray]] = [[] for _ in envs]  # true states after each step (judged afterwards)
+    executed: list[list[np.ndarray]] = [[] for _ in envs]  # env actions applied (for a judge)
     action_dim = int(np.prod(envs[0].action_space.shape))
     done = [False] * len(envs)
     steps = [0] * len(envs)
@@ -337,6 +345,7 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
             obs[j] = o
             states[j] = np.asarray(info["state"] if "state" in info else env.unwrapped.get_state(), np.float64)
             trajectories[j].append(states[j])
+            executed[j].append(actions[j].copy())
             done[j] = bool(terminated or truncated)
             steps[j] += 1
             result.env_steps += 1
@@ -356,12 +365,17 @@ def _run_chunk(agent: Agent, envs: list[Any], env_id: str, tasks: Sequence[Task]
         any_ = bool(reached) or final  # an env that ended early keeps its last state
         distance = getattr(judge, "goal_distance", None) or (lambda a, b: float(np.linalg.norm(a - b)))
         success_ = final if result.success_mode == "final" else any_
+        objective = None
+        if objective_test is not None:
+            acts = np.stack(executed[j]) if executed[j] else np.zeros((0, action_dim), np.float32)
+            path = np.stack([start_states[j], *trajectories[j]])  # (T+1, S) true states from the start
+            objective = success_ = bool(objective_test(path, acts, task.goal_state, env.unwrapped))
         result.episodes.append(EpisodeResult(
             task=k, episode=task.episode, start_row=task.start_row, success=success_, success_final=final,
             success_any=any_, first_success_step=reached[0] if reached else None,
             initial_distance=float(distance(start_states[j], task.goal_state)),
             final_distance=float(distance(states[j], task.goal_state)),
-            ended_early=steps[j] < budget,
+            ended_early=steps[j] < budget, objective_success=objective,
         ))
         if k in recorded:
             shown = subgoals[k] + subgoals[k][-1:] if len(subgoals[k]) == budget else None  # one per observation

@@ -59,8 +59,12 @@ def _draw_tasks(cfg: EvalConfig, paths: RunPaths, store: Any, env_id: str,
             env.close()
     if store is None:
         raise ValueError("no dataset to draw tasks from: pass --data, or --goal-source env")
-    split = held_out_episodes if cfg.goal_split == "held-out" else training_episodes
-    ids, note = split(paths.run, store.num_episodes)
+    if cfg.goal_split == "all":
+        ids, note = list(range(store.num_episodes)), (f"every episode of {paths.data} (--goal-split all: a dataset "
+                                                      "the model must not have been trained on)")
+    else:
+        split = held_out_episodes if cfg.goal_split == "held-out" else training_episodes
+        ids, note = split(paths.run, store.num_episodes)
     tasks = sample_tasks(store, ids, n, goal_offset=cfg.goal_offset, seed=cfg.seed)
     return tasks, f"{note}; goal {cfg.goal_offset} env steps ahead in the same episode"
 
@@ -114,8 +118,9 @@ def _by_doors(result: EvalResult, doors: list[int]) -> dict[str, dict[str, Any]]
 
 def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any], proprio_dims: Any = None) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
-    ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
-    goals = (f"goals {cfg.goal_offset} steps ahead in {cfg.goal_split} episodes" if cfg.goal_source == "dataset"
+    ours = cfg.goal_source == "dataset" and cfg.goal_split in ("held-out", "all") and cfg.success == "final"
+    split = "every episode of an evaluation dataset" if cfg.goal_split == "all" else f"{cfg.goal_split} episodes"
+    goals = (f"goals {cfg.goal_offset} steps ahead in {split}" if cfg.goal_source == "dataset"
              else "start and goal sampled by the env")
     judged = "success at the end" if cfg.success == "final" else "success at any step (latched)"
     extra = "".join(f", {k}={v}" for k, v in sorted(env_kwargs.items()) if k in ("success", "success_pos"))
@@ -151,7 +156,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     if env_kwargs is None:
         env_kwargs = dict(store.meta.get("env_kwargs") or {}) if store is not None else {}
     notes = []
-    if cfg.data is not None and paths.run is not None:
+    if cfg.data is not None and paths.run is not None and cfg.goal_split != "all":
         notes.append("--data overrides the run's dataset: the held-out split of run.json refers to the run's own "
                      "dataset, so these tasks may not be held out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -177,12 +182,22 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
                     "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
                     "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
+    if mpc.proposal is not None:
+        planner_info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
     if mpc.draft is not None:
         planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
     if mpc.subgoals != "off":
         planner_info["subgoals"] = objective.describe()
-    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)
     name = f"mpc-{mpc.planner}" + ("+subgoals" if mpc.subgoals != "off" else "")
+    planned = objective.inner if mpc.subgoals != "off" else objective  # what the planner scores
+    judge = getattr(planned.cost_fn, "success", None) if mpc.objective is not None else None  # the objective's test
+    if mpc.objective is not None:
+        planner_info["objective"] = planned.describe()
+        notes.append(f"planned for --objective {mpc.objective} on the model's state readout (trained with privileged "
+                     "state supervision); success is " + (f"judged by its success function ({judge.__qualname__}) "
+                     "from the true states and the executed actions" if judge else "the env's own goal test"))
+    common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success,
+                  judge=judge)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
                                           name=name, config=planner_info, **common)]
     subgoal_summary = objective.summary() if mpc.subgoals != "off" else None  # before sweep agents add to it

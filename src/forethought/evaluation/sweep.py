@@ -34,7 +34,8 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
 
 def budget_sweep(make_agent: Callable[[int, int], Agent], pairs: Sequence[tuple[int, int]], env_id: str,
                  env_kwargs: dict[str, Any] | None, tasks: Sequence[Task], *, budget: int = 50, batch: int = 50,
-                 seed: int = 0, progress: bool = False, success: str = "final") -> list[dict[str, Any]]:
+                 seed: int = 0, progress: bool = False, success: str = "final",
+                 judge: Callable[..., bool] | None = None) -> list[dict[str, Any]]:
     """Evaluate `make_agent(samples, iterations)` at each pair; one summary row per pair.
 
     Rows: `samples`, `iterations`, `budget` (= samples × iterations), `success_rate`, `ci95`,
@@ -44,7 +45,7 @@ def budget_sweep(make_agent: Callable[[int, int], Agent], pairs: Sequence[tuple[
     for samples, iterations in pairs:
         agent = make_agent(int(samples), int(iterations))
         result = evaluate(agent, env_id, env_kwargs, tasks, budget=budget, batch=batch, seed=seed,
-                          name=f"{samples}x{iterations}", progress=progress, success=success)
+                          name=f"{samples}x{iterations}", progress=progress, success=success, judge=judge)
         s = result.summary()
         rows.append({"samples": int(samples), "iterations": int(iterations), "budget": int(samples) * int(iterations),
                      **{k: s[k] for k in ("success_rate", "ci95", "successes", "episodes", "decision_time_s",

@@ -14,6 +14,7 @@ a config whose fields have wrong types, are missing or unknown
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -150,6 +151,21 @@ def read_model_folder(
     """Validate and read a model folder: ``(config, state_dict, normalization or None)``."""
     folder = open_model_folder(path, model_type)
     return folder.config, folder.read_weights(), folder.normalization
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-256 (hex) over a module's state dict: names, shapes, dtypes and bytes, buffers included.
+
+    Two modules with the same fingerprint compute the same function; a frozen part of an adapted
+    model keeps its parent's fingerprint (``forethought adapt`` records both), and a part trained
+    for one model (a draft, a proposal) names the fingerprint it was trained against.
+    """
+    digest = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def _lower_first(sentence: str) -> str:

@@ -7,6 +7,8 @@
 >>> result.actions  # (B, H, A), normalized model actions inside [low, high]
 
 A planner sees only the objective and the bounds: no model class, simulator or success flag.
+Sample-score-rank (``make_planner("ssr", samples=256, proposal=proposal)``) and CEM / MPPI with a
+proposal also see the decision's latents through ``condition(z_hist, a_hist, goal_z)``.
 """
 
 from forethought.planning.cem import CEM, CEMConfig
@@ -15,14 +17,16 @@ from forethought.planning.factory import PLANNERS, make_planner
 from forethought.planning.gradient import GradientConfig, GradientPlanner
 from forethought.planning.mppi import MPPI, MPPIConfig
 from forethought.planning.objectives import CostSpec, LatentGoalObjective, ObjectiveFactory
-from forethought.planning.protocols import Cost, Objective, PlanResult, Planner
+from forethought.planning.protocols import ConditionedPlanner, Cost, Objective, PlanResult, Planner, Proposal
 from forethought.planning.shooting import RandomShooting, ShootingConfig
+from forethought.planning.ssr import ProposalPolicy, ProposalPolicyConfig, SampleScoreRank, SSRConfig
 
 __all__ = [
     "CEM",
     "MPPI",
     "PLANNERS",
     "CEMConfig",
+    "ConditionedPlanner",
     "Cost",
     "CostSpec",
     "GradientConfig",
@@ -33,7 +37,12 @@ __all__ = [
     "ObjectiveFactory",
     "PlanResult",
     "Planner",
+    "Proposal",
+    "ProposalPolicy",
+    "ProposalPolicyConfig",
     "RandomShooting",
+    "SSRConfig",
+    "SampleScoreRank",
     "ShootingConfig",
     "goal_cost",
     "make_planner",

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from forethought.planning.proposal import ProposalSampling
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -187,9 +188,13 @@ def gaussian_candidates(mean: Tensor, std: Tensor, samples: int, generator: torc
     return torch.cat([mean[:, None], mean[:, None] + std[:, None] * noise], dim=1).clamp(low, high)
 
 
-class GaussianSearch(Seeded):
+class GaussianSearch(ProposalSampling, Seeded):
     """The loop CEM and MPPI share: sample around a per-episode Gaussian, score, keep the best,
-    refit the Gaussian on each episode's elites. Subclasses define only ``refit``."""
+    refit the Gaussian on each episode's elites. Subclasses define only ``refit``.
+
+    With a proposal (``set_proposal``; the agent calls ``condition`` before each plan), the first
+    population is the mean plus ``samples - 1`` proposal chunks instead of Gaussian samples: the
+    proposal as the initial distribution (DMPC), refitted from there."""
 
     def refit(self, mean: Tensor, std: Tensor, elites: Tensor, elite_costs: Tensor) -> tuple[Tensor, Tensor]:
         """New ``(mean, std)``, each ``(B, H, A)``, from ``elites (B, K, H, A)`` sorted by ``elite_costs (B, K)``."""
@@ -204,8 +209,11 @@ class GaussianSearch(Seeded):
         std = torch.full_like(mean, cfg.init_std)
         best = Best(mean)
         with torch.inference_mode():
-            for _ in range(cfg.iterations):
-                cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high, cfg.noise_beta, cfg.frameskip)
+            for it in range(cfg.iterations):
+                if it == 0 and self.proposal is not None:
+                    cand = torch.cat([mean[:, None], self.proposal_candidates(cfg.samples - 1, gen, low, high, B, H)], 1)
+                else:
+                    cand = gaussian_candidates(mean, std, cfg.samples, gen, low, high, cfg.noise_beta, cfg.frameskip)
                 costs = score_candidates(objective, cand)  # (B, N)
                 best.update(cand, costs)
                 best.end_iteration()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
 
 Cost = Callable[[Tensor, Tensor], Tensor]
@@ -53,4 +54,36 @@ class Planner(Protocol):
         """Plan from ``init (B, H, A)`` (zeros, the mean normalized action, for a cold start; the
         previous plan shifted by the executed steps for a warm start), with ``low``/``high``
         ``(A,)`` bounds; returns actions ``(B, H, A)`` with ``low <= a <= high``."""
+        ...
+
+
+@runtime_checkable
+class Proposal(Protocol):
+    """A distribution over action chunks given the decision's context (DMPC's action proposal, e.g.
+    :class:`forethought.policies.DiffusionProposal`). Planners sample candidates from it.
+
+    ``horizon``: model steps ``F`` per chunk; ``conditioned_on_goal``: whether ``goal_z`` is used.
+    """
+
+    horizon: int
+
+    @property
+    def conditioned_on_goal(self) -> bool: ...
+
+    def sample(self, z: Tensor | None, goal_z: Tensor | None = None, n: int = 1, *,
+               generator: torch.Generator | None = None, steps: int | None = None) -> Tensor:
+        """``z (B, D)`` current latents, ``goal_z (B, D)`` or ``None`` -> ``(B, n, F, A)`` normalized model actions."""
+        ...
+
+
+@runtime_checkable
+class ConditionedPlanner(Protocol):
+    """A planner that needs the decision's context besides the objective (one sampling from a proposal).
+
+    :class:`~forethought.agent.MPCAgent` calls ``condition`` before every ``plan`` when the planner
+    has it; the planner still never sees a model, a simulator or a success flag.
+    """
+
+    def condition(self, z_hist: Tensor, a_hist: Tensor | None, goal_z: Tensor) -> None:
+        """``z_hist (B, L, D)``, ``a_hist (B, L-1, A)`` or ``None``, ``goal_z (B, D)`` of this decision."""
         ...

@@ -15,7 +15,6 @@ scale that makes the speculative tolerance ``epsilon`` relative (see :class:`Dra
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forethought._schema import from_json_dict
-from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
+from forethought.models.serialization import ModelFolderError, open_model_folder, weights_fingerprint, write_model_folder
 
 DRAFT_TYPE = "forethought.Draft"
 FIX_DRAFT = "Distill the draft again with `forethought distill --model MODEL --data DATA --out DRAFT`"
@@ -128,12 +127,7 @@ def target_fingerprint(model: nn.Module) -> str:
 
     Covers the encoder too: the draft is only valid in the latent space the encoder defines.
     """
-    digest = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
+    return weights_fingerprint(model)
 
 
 def check_draft_for(draft: DraftPredictor, target: nn.Module) -> None:

@@ -7,7 +7,9 @@ A perturbation acts at one moment of an episode (the *event*) and changes, from 
 | state | ``teleport`` | the agent jumps to a random free position at least ``min_distance`` away |
 | layout | ``door_closed``, ``door_moved``, ``wall_removed`` | the walls (TwoRoom only: ``set_layout``) |
 | dynamics | ``action_scale``, ``broken_actuator`` | the env receives scaled / partly zeroed actions (a weak or
-  broken motor; on TwoRoom, more friction looks the same as a smaller action scale) |
+  broken motor; on TwoRoom, more friction looks the same as a smaller action scale). The same change
+  from the start of an episode is a changed-physics env variant (``forethought.envs.physics``:
+  TwoRoom's ``motor_gain``, Reacher's ``joint_gain``) |
 | visual | ``colour_shift``, ``occluder`` | what the agent sees: colour channels rotated / a grey square |
 
 :func:`paired_clips` runs two copies of an episode from the same seed with the same commanded
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from forethought.envs.physics import scale_action
 from forethought.surprise.clips import Clip
 
 
@@ -131,7 +134,7 @@ class ActionScale(Perturbation):
     factor: float = 0.3
 
     def action(self, a: np.ndarray) -> np.ndarray:
-        return (a * self.factor).astype(a.dtype)
+        return scale_action(a, self.factor)  # TwoRoom's motor_gain=[f, f] from the start
 
 
 @dataclass
@@ -143,9 +146,9 @@ class BrokenActuator(Perturbation):
     dim: int = 0
 
     def action(self, a: np.ndarray) -> np.ndarray:
-        a = a.copy()
-        a[self.dim] = 0.0
-        return a
+        gain = np.ones(np.shape(a)[-1])
+        gain[self.dim] = 0.0  # TwoRoom's motor_gain / Reacher's joint_gain with a 0 from the start
+        return scale_action(a, gain)
 
 
 @dataclass

@@ -83,3 +83,42 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     for name, typ, help_text in OVERRIDES:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_text)
     return parser
+
+
+ADAPT_EPILOG = """examples:
+  forethought adapt --model runs/reacher --data data/reacher_weak --only dynamics --steps 500 --out runs/reacher_dyn
+  forethought adapt --model runs/reacher --data data/reacher_weak --episodes 10 --steps 300 --out runs/reacher_dyn10
+  forethought adapt --model runs/reacher --data data/reacher_weak --only all --steps 500 --out runs/reacher_all
+
+--only dynamics (or predictor) fine-tunes the predictor alone: the encoder (weights and BatchNorm
+statistics), the readout and the decoder stay bit-identical to the parent's, and so does every
+action proposal trained for it (forethought train-proposal), which keeps working with the new
+model. --only all fine-tunes everything from the parent's weights with the parent's loss. The
+normalization statistics are the parent's. OUT/run.json names the parent model, the data, what
+was trained and the SHA-256 of every part before and after.
+
+exit status: 0 done, 3 stopped on a NaN/inf loss, 2 bad arguments."""
+
+
+def add_adapt_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `forethought adapt` options to `parser` (use with `forethought.training.adapt.run_adapt_from_args`)."""
+    parser.epilog = ADAPT_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", required=True, help="the trained run folder (or model folder) to start from")
+    parser.add_argument("--data", required=True, help="dataset of the changed system (forethought collect)")
+    parser.add_argument("--out", required=True, help="new run folder (checkpoints, logs, run.json, model/)")
+    parser.add_argument("--only", choices=("dynamics", "predictor", "all"), default="dynamics",
+                        help="what to fine-tune: the dynamics (the predictor; default) or everything")
+    parser.add_argument("--steps", type=int, default=500, help="optimizer steps (default 500)")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="use only the first N episodes of --data (default: all)")
+    parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out exactly")
+    parser.add_argument("--force", action="store_true", help="accept a dataset of another env id than the model's")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="write metrics.jsonl only")
+    for name, typ, help_text in OVERRIDES:
+        if name in ("batch_size", "lr", "warmup_steps", "seed", "horizon", "rollout_weight"):
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
+                                help=f"{help_text} (default: the parent run's)")
+    return parser

@@ -73,6 +73,18 @@ class JEPATrainingObjective(nn.Module):
         self._z = output.detach()
         self._z_live = output if self.state_weight else None
 
+    def train(self, mode: bool = True) -> JEPATrainingObjective:
+        """As ``nn.Module.train``, except that a part of the model whose parameters are all frozen
+        (``forethought adapt --only dynamics`` freezes the encoder) stays in eval mode: its
+        BatchNorm statistics must not drift either, or the frozen encoder would encode differently."""
+        super().train(mode)
+        for name in ("encoder", "predictor", "readout", "decoder"):
+            part = getattr(self.model, name, None)
+            params = list(part.parameters()) if part is not None else []
+            if params and not any(p.requires_grad for p in params):
+                part.eval()
+        return self
+
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """`batch["obs"] (B, T, ...)`, `batch["action"] (B, T-1, k*A)` raw -> scalar terms (+ `_z (B, T, D)`)."""
         actions = self.normalizer.normalize_action(batch["action"].float())

@@ -1,0 +1,194 @@
+"""Training an action proposal on a dataset's action chunks, conditioned on a frozen world model's latents.
+
+Every row of the used episodes is encoded once by the model's frozen encoder (no gradient ever
+reaches it). An example is a chunk of ``F`` model actions starting at any row ``s`` (``F * k``
+env actions, ``k`` = frameskip, normalized with the model's statistics), the latent of row ``s``
+and, for a goal-conditioned proposal, the latent ``g * k`` rows later with ``g`` drawn uniformly
+from ``1 .. goal_steps`` model steps (hindsight goals, clipped to the episode). The loop is the
+ordinary :class:`~forethought.training.trainer.Trainer` (checkpoints, ``--resume``, metrics.jsonl)
+over :class:`ProposalObjective`.
+
+Honest by default: on the model's own dataset only the run's *training* episodes are used, so the
+held-out episodes that evaluation draws its tasks from stay unseen by the proposal too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from forethought.policies.proposal import PROPOSAL_DIR, DiffusionProposal, ProposalConfig, model_binding, save_proposal
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """``{"action": (F, A), "z": (D,), "goal": (D,)}`` examples (module docstring).
+
+    Args:
+        latents: per episode, the latents of every row ``(rows, D)``.
+        actions: per episode, the *normalized* env actions of every row but the last ``(rows - 1, env_A)``.
+        horizon: ``F`` model steps per chunk.
+        frameskip: ``k`` env steps per model step.
+        goal_steps: largest goal offset in model steps (``None``: no goal in the examples).
+    """
+
+    def __init__(self, latents: list[Tensor], actions: list[Tensor], horizon: int, frameskip: int,
+                 goal_steps: int | None = None) -> None:
+        self.latents, self.actions = latents, actions
+        self.F, self.k, self.goal_steps = int(horizon), int(frameskip), goal_steps
+        span = self.F * self.k
+        index = [(e, s) for e, a in enumerate(actions) for s in range(0, a.shape[0] - span + 1)]
+        if not index:
+            raise ValueError(f"no episode has {span} env steps (horizon {self.F} x frameskip {self.k}); collect longer "
+                             "episodes or lower --horizon")
+        self.index = np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        e, s = (int(v) for v in self.index[i])
+        a = self.actions[e][s : s + self.F * self.k]  # (F k, env_A), time-major
+        item = {"action": a.reshape(self.F, -1), "z": self.latents[e][s]}
+        if self.goal_steps is not None:
+            last = (self.latents[e].shape[0] - 1 - s) // self.k  # goal frames inside the episode
+            g = int(torch.randint(1, max(1, min(self.goal_steps, last)) + 1, ()))  # global RNG: resumable
+            item["goal"] = self.latents[e][s + g * self.k]
+        return item
+
+
+class ProposalObjective(nn.Module):
+    """What the trainer optimizes: ``forward(batch) -> {"loss": DDPM loss}``."""
+
+    def __init__(self, proposal: DiffusionProposal) -> None:
+        super().__init__()
+        self.proposal = proposal
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {"loss": self.proposal.loss(batch)}
+
+
+@torch.no_grad()
+def encode_rows(model: Any, store: Any, episodes: list[int], device: torch.device,
+                batch: int = 256) -> tuple[list[Tensor], list[Tensor]]:
+    """Latents of every row ``(rows, D)`` and raw env actions ``(rows - 1, env_A)`` of each episode."""
+    latents, actions = [], []
+    for e in episodes:
+        ep = store.episode(e)
+        obs = torch.as_tensor(np.asarray(ep.obs))
+        if model.config.is_pixels:
+            obs = obs.permute(0, 3, 1, 2)  # (R, H, W, C) -> (R, C, H, W)
+        zs = [model.encode(obs[i : i + batch][None].to(device))[0].float().cpu() for i in range(0, len(obs), batch)]
+        latents.append(torch.cat(zs))
+        actions.append(torch.as_tensor(np.asarray(ep.action[:-1], np.float32)))  # the last row is padding
+    return latents, actions
+
+
+def fit_proposal(proposal: DiffusionProposal, dataset: torch.utils.data.Dataset, out: str | Path, *, steps: int,
+                 batch_size: int = 256, lr: float = 1e-3, seed: int = 0, device: str | None = None,
+                 progress: bool = True, tensorboard: bool = False, resume: bool = False) -> dict[str, float]:
+    """Train ``proposal`` on ``dataset`` with the trainer into the run folder ``out``; returns the last metrics."""
+    from forethought.training.config import TrainConfig
+    from forethought.training.distributed import init_distributed, shutdown
+    from forethought.training.trainer import Trainer
+
+    cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(dataset)), lr=lr,
+                      warmup_steps=min(100, steps // 10), weight_decay=0.0, ckpt_every=max(steps // 4, 1),
+                      log_every=max(1, min(50, steps // 10)), eval_every=0, seed=seed, regularizer="none",
+                      val_fraction=0.0)
+    dist = init_distributed(device)
+    try:
+        if dist.world_size > 1:
+            raise ValueError("forethought train-proposal runs in one process; start it without torchrun")
+        torch.manual_seed(seed)
+        trainer = Trainer(ProposalObjective(proposal), dataset, cfg, out, dist=dist, progress=progress,
+                          tensorboard=tensorboard, meta={"kind": "proposal"})
+        result = trainer.fit(resume=resume)
+    finally:
+        shutdown(dist)
+    proposal.eval()
+    return result.metrics
+
+
+def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | None = None, horizon: int = 5,
+                   steps: int = 2000, condition: str = "goal", episodes: int | None = None,
+                   goal_steps: int | None = None, width: int = 64, depth: int = 2, diffusion_steps: int = 100,
+                   sample_steps: int = 10, goal_dropout: float = 0.2, batch_size: int = 256, lr: float = 1e-3,
+                   seed: int = 0, device: str | None = None, progress: bool = True, tensorboard: bool = False,
+                   resume: bool = False, init: str | Path | None = None) -> Path:
+    """Train a diffusion proposal for the world model at ``model`` (run or model folder) on ``data``
+    (default: the run's dataset, its training episodes only); returns ``<out>/proposal``.
+
+    ``episodes`` keeps the first N of the usable episodes; ``goal_steps`` (default ``2 * horizon``)
+    is the largest hindsight-goal offset in model steps. ``init``: fine-tune this proposal (it must fit the
+    model) instead of starting from scratch; its architecture and diffusion settings are kept.
+    """
+    from forethought.data.normalization import Normalizer
+    from forethought.data.store import EpisodeStore
+    from forethought.models import WorldModel
+    from forethought.training.distributed import resolve_device
+    from forethought.training.run_folder import RunPaths, read_run_info
+
+    paths = RunPaths.resolve(model, data)
+    if paths.data is None:
+        raise ValueError("--data: the model folder has no run.json naming its dataset; pass the dataset")
+    dev = resolve_device(device)
+    wm = WorldModel.from_pretrained(paths.model, device=dev)
+    if wm.normalization is None:
+        raise ValueError(f"{paths.model}: the model carries no normalization statistics (its action space)")
+    store = EpisodeStore.open(paths.data)
+    run_info = read_run_info(paths.run) if paths.run is not None else None
+    same_data = run_info is not None and Path(str(run_info.get("data"))).resolve() == Path(paths.data).resolve()
+    if same_data and run_info.get("train_episodes"):
+        ids, note = [int(i) for i in run_info["train_episodes"]], "the run's training episodes (held-out ones unseen)"
+    else:
+        ids, note = list(range(store.num_episodes)), "every episode of the dataset"
+    if episodes is not None:
+        if not 1 <= episodes <= len(ids):
+            raise ValueError(f"--episodes must be in [1, {len(ids)}] ({note}), got {episodes}")
+        ids = ids[:episodes]
+    normalizer = Normalizer.from_dict(wm.normalization)
+    latents, raw = encode_rows(wm, store, ids, dev)
+    frameskip = getattr(wm.config, "frameskip", None) or max(1, wm.action_dim // raw[0].shape[-1])
+    actions = [normalizer.normalize_action(a) for a in raw]
+    if frameskip * actions[0].shape[-1] != wm.action_dim:
+        raise ValueError(f"{paths.data}: its actions give {frameskip * actions[0].shape[-1]}-d model actions, the model "
+                         f"takes {wm.action_dim}; use the model's dataset (or one of the same env)")
+    goal = condition == "goal"
+    dataset = ChunkDataset(latents, actions, horizon, frameskip, goal_steps or 2 * horizon if goal else None)
+    flat = torch.cat(actions)  # (rows, env_A) normalized
+    low, high = flat.min(0).values.tile(frameskip), flat.max(0).values.tile(frameskip)
+    start = None
+    if init is not None:
+        from forethought.policies.proposal import load_proposal
+
+        start = load_proposal(init, wm)  # refuses a proposal of another model
+        c = start.config
+        if c.horizon != horizon or c.condition != condition:
+            raise ValueError(f"--init {init}: a proposal with horizon {c.horizon} and condition {c.condition!r}; pass "
+                             f"--horizon {c.horizon} --condition {c.condition}")
+        width, depth, diffusion_steps, goal_dropout = c.width, c.depth, c.diffusion_steps, c.goal_dropout
+        low, high = torch.minimum(low, torch.tensor(c.action_low)), torch.maximum(high, torch.tensor(c.action_high))
+    config = ProposalConfig(horizon=horizon, condition=condition, width=width, depth=depth,
+                            diffusion_steps=diffusion_steps, sample_steps=sample_steps, goal_dropout=goal_dropout,
+                            action_low=tuple(low.tolist()), action_high=tuple(high.tolist()), **model_binding(wm))
+    torch.manual_seed(seed)
+    proposal = DiffusionProposal(config).to(dev)
+    if start is not None:
+        proposal.load_state_dict(start.state_dict())
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"model": str(paths.model.resolve()), "data": str(Path(paths.data).resolve()), "episodes": len(ids),
+              "episodes_note": note, "chunks": len(dataset), "proposal": PROPOSAL_DIR,
+              "init": str(Path(init).resolve()) if init is not None else None}
+    (out / "run.json").write_text(json.dumps(record, indent=1))
+    metrics = fit_proposal(proposal, dataset, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                           device=str(dev), progress=progress, tensorboard=tensorboard, resume=resume)
+    proposal.config = dataclasses.replace(config, stats={**record, "steps": steps,
+                                                         "final_loss": metrics.get("train/loss")})
+    return save_proposal(proposal.cpu(), out / PROPOSAL_DIR)
