@@ -21,6 +21,7 @@ The loop, one command a step:
   forethought verify data/tworoom --full             check every byte of a dataset against its checksums
   forethought train --data data/tworoom --preset small --out runs/tworoom
   forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
+  forethought train-policy --method gcbc --model runs/tworoom --out runs/tworoom-gcbc   a model-free baseline
   forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
   forethought surprise-eval --model runs/tworoom --out reports/surprise
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
@@ -222,6 +223,12 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("train-policy", "forethought.policies.config", "add_train_policy_arguments", "forethought.policies.config",
+     "run_train_policy_from_args", "train a goal-conditioned policy (GCBC, GCIQL, GCIVL, or through a world model)",
+     "Train a goal-conditioned policy that acts in one forward pass: model-free from the reward-free\n"
+     "dataset with hindsight goals (gcbc, gciql, gcivl), or only through a frozen world model's\n"
+     "imagination (imagination, Dyna). Same encoder architecture, trainer, checkpoints and logs as\n"
+     "`train`; evaluate it with `forethought eval --model OUT`."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),

@@ -18,6 +18,7 @@ states exist only in the evaluation code that drives the env.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +42,10 @@ class FrameMonitor(Protocol):
         ...
 
 
+Proposal = Callable[[Tensor, "Tensor | None", Tensor, int], Tensor]
+"""``proposal(z_hist (B, L, D), a_hist (B, L-1, A) | None, goal_z (B, D), horizon) -> (B, H, A)`` normalized actions."""
+
+
 class MPCAgent:
     """Receding-horizon planning agent over ``B`` episodes at once.
 
@@ -59,6 +64,9 @@ class MPCAgent:
         device: where the model runs; default the model's device.
         monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
             when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
+        proposal: ``proposal(z_hist, a_hist, goal_z, horizon) -> (B, H, A)``, the planner's starting plan
+            at every decision instead of the shifted previous plan, e.g. a policy's imagined plan
+            (:class:`forethought.policies.ImaginationProposal`); its time counts in ``decision_times``.
 
     The frameskip (env steps per model action) is ``model.config.frameskip``; a model saved before
     it was stored gets ``model.action_dim // env_action_dim``.
@@ -67,7 +75,7 @@ class MPCAgent:
     def __init__(self, model: LatentWorldModel, planner: Planner, *, action_space: Any,
                  objective: ObjectiveFactory | None = None, horizon: int = 5, receding: int = 1,
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
-                 monitor: FrameMonitor | None = None) -> None:
+                 monitor: FrameMonitor | None = None, proposal: Proposal | None = None) -> None:
         if not 1 <= receding <= horizon:
             raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -94,6 +102,7 @@ class MPCAgent:
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
         self.monitor = monitor
+        self.proposal = proposal
         self._goal_z: Tensor | None = None
 
     # ------------------------------------------------------------------ observations
@@ -176,7 +185,9 @@ class MPCAgent:
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
         objective = self.objective(z_hist, a_hist, self._goal_z)
-        if self._plan is None:  # cold start: the mean normalized action
+        if self.proposal is not None:  # a policy's plan (the planner evaluates it first)
+            init = self.proposal(z_hist, a_hist, self._goal_z, H).detach()
+        elif self._plan is None:  # cold start: the mean normalized action
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action
             init = torch.cat([self._plan[:, r:], torch.zeros(B, r, A, device=self.device)], dim=1)

@@ -60,6 +60,9 @@ class MPCConfig:
     epsilon: float = field(default=0.03, metadata={
         "help": "with --draft: per-step tolerance relative to the draft's latent scale"})
     gamma: int = field(default=4, metadata={"help": "with --draft: drafted steps per round"})
+    warm_start: str | None = field(default=None, metadata={
+        "help": "a policy folder trained through this model (forethought train-policy --method imagination): its "
+                "imagined plan is the planner's starting plan at every decision (CEM evaluates it first)"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -122,8 +125,16 @@ class MPCConfig:
 
         frameskip = model_frameskip(model, int(action_space.shape[0]))
         planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
+        proposal = None
+        if self.warm_start is not None:
+            from forethought.policies.goal_policy import GoalPolicy
+            from forethought.policies.imagination import ImaginationProposal
+
+            policy = GoalPolicy.from_pretrained(_policy_dir(self.warm_start), device=device)
+            proposal = ImaginationProposal(policy, model, policy_dir=self.warm_start)
         return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
-                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
+                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model),
+                        proposal=proposal)
 
 
 @dataclass(frozen=True)
@@ -184,3 +195,10 @@ class EvalConfig:
             from dataclasses import replace
 
             object.__setattr__(self, "mpc", replace(self.mpc, seed=self.seed))
+
+
+def _policy_dir(path: str) -> str:
+    """A policy run folder (holding model/) or the policy folder itself."""
+    from pathlib import Path
+
+    return str(Path(path) / "model") if (Path(path) / "model" / "config.json").is_file() else path

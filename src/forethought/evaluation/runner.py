@@ -75,6 +75,23 @@ def _surprise_monitor(mode: str, model: Any, model_dir: Path) -> Any:
     return SurpriseMonitor(model, calibration, on_alarm=(lambda event: "replan") if mode == "replan" else None)
 
 
+def _load_policy(cfg: EvalConfig, model_dir: Path, device: str) -> Any:
+    """The GoalPolicy in ``model_dir`` (a `forethought train-policy` run), or None for a world model.
+
+    A policy acts alone: options that need a world model (--sweep, --surprise, --warm-start, --draft) are refused."""
+    from forethought.policies.goal_policy import GoalPolicy, is_policy_folder
+
+    if not is_policy_folder(model_dir):
+        return None
+    needs_model = [flag for flag, on in (("--sweep", cfg.sweep), ("--surprise", cfg.surprise != "off"),
+                                         ("--warm-start", cfg.mpc.warm_start is not None),
+                                         ("--draft", cfg.mpc.draft is not None)) if on]
+    if needs_model:
+        raise ValueError(f"{', '.join(needs_model)}: {model_dir} holds a policy, which acts without a world model or "
+                         "planner; drop the option, or pass a world model's run as --model")
+    return GoalPolicy.from_pretrained(model_dir, device=device)
+
+
 def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any]) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
     ours = cfg.goal_source == "dataset" and cfg.goal_split == "held-out" and cfg.success == "final"
@@ -118,7 +135,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
                      "dataset, so these tasks may not be held out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
-    model = WorldModel.from_pretrained(paths.model, device=device)
+    policy = _load_policy(cfg, paths.model, device)  # a policy run (forethought train-policy) acts alone
+    model = policy if policy is not None else WorldModel.from_pretrained(paths.model, device=device)
     probe_env = make(env_id, **env_kwargs)
     try:  # the model must fit the env before any task is drawn from it
         warnings = check_model_env(model, env_id, probe_env, model_dir=paths.model, force=cfg.force)
@@ -130,18 +148,31 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     tasks, tasks_note, task_filter = _tasks(cfg, paths, store, env_id, env_kwargs)
 
     mpc = cfg.mpc
-    objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
-    agent = mpc.build_agent(model, action_space, device, objective=objective)
-    monitor = _surprise_monitor(cfg.surprise, model, paths.model)
-    agent.monitor = monitor
-    planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
-                    "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
-                    "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
-    if mpc.draft is not None:
-        planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
     common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success)
+    monitor = None
+    if policy is not None:
+        from forethought.agent.policy_agent import PolicyAgent
+
+        agent: Any = PolicyAgent(policy, action_space=action_space, device=device)
+        planner_info = {"name": "policy", "method": policy.config.method, "latent_space": policy.config.latent_space,
+                        "world_model": policy.config.world_model, "frameskip": policy.config.frameskip,
+                        "parameters": policy.num_parameters()}
+        name = f"policy-{policy.config.method}"
+    else:
+        objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
+        agent = mpc.build_agent(model, action_space, device, objective=objective)
+        monitor = _surprise_monitor(cfg.surprise, model, paths.model)
+        agent.monitor = monitor
+        planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
+                        "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
+                        "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
+        if mpc.draft is not None:
+            planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
+        if mpc.warm_start is not None:
+            planner_info["warm_start"] = mpc.warm_start
+        name = f"mpc-{mpc.planner}" + ("-warm" if mpc.warm_start is not None else "")
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
-                                          name=f"mpc-{mpc.planner}", config=planner_info, **common)]
+                                          name=name, config=planner_info, **common)]
     if cfg.baseline:
         results.append(evaluate(RandomAgent.for_space(action_space, seed=cfg.seed), env_id, env_kwargs, tasks,
                                 name="random", **common))
