@@ -66,6 +66,8 @@ class PolicyTrainConfig:
     val_fraction: float = field(default=0.1, metadata={
         "help": "held-out episodes without --model (the same split as `forethought train`'s)"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and goals"})
+    ckpt_every: int | None = field(default=None, metadata={
+        "help": "checkpoint every N steps, 0: only at the end (default: the preset's)"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
     in_memory: bool = field(default=True, metadata={
         "help": "stream pixels from zarr instead of loading them into RAM", "flag": "--no-in-memory"})
@@ -82,6 +84,8 @@ class PolicyTrainConfig:
                              "`forethought train` (e.g. --model runs/tworoom)")
         if self.data is None and self.model is None:
             raise ValueError("--data: no dataset; pass --data DATA (or --model RUN to use the run's dataset)")
+        if self.ckpt_every is not None and self.ckpt_every < 0:
+            raise ValueError(f"--ckpt-every must be >= 0, got {self.ckpt_every}")
         for name in ("steps", "batch_size", "frameskip"):
             value = getattr(self, name)
             if value is not None and value < 1:

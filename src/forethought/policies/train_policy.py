@@ -91,7 +91,7 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
     steps = cfg.steps or preset.steps
     tcfg = TrainConfig.preset(cfg.preset, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                               history=history, horizon=1, frameskip=frameskip, in_memory=cfg.in_memory,
-                              num_workers=cfg.num_workers, val_fraction=cfg.val_fraction,
+                              num_workers=cfg.num_workers, val_fraction=cfg.val_fraction, ckpt_every=cfg.ckpt_every,
                               warmup_steps=min(preset.warmup_steps, steps // 10))
     mcfg = method_config(cfg)
     goals = GCBC_GOALS if mcfg is None else value_goals(mcfg) if isinstance(mcfg, GCIQLConfig) else mcfg.goals()
