@@ -153,8 +153,8 @@ def test_the_warm_start_is_the_policys_imagined_plan_and_needs_the_same_latents(
     planner = RecordingPlanner()
     from .toy_envs import POINT_ID
 
-    agent = MPCAgent(model, planner, action_space=make(POINT_ID).action_space, horizon=3,
-                     proposal=ImaginationProposal(policy, model))
+    agent = MPCAgent(model, planner, action_space=make(POINT_ID).action_space, horizon=3)
+    agent.proposal = ImaginationProposal(policy, model)
     rng = np.random.default_rng(0)
     goal, obs = rng.uniform(0, 1, (2, 2)).astype(np.float32), rng.uniform(0, 1, (2, 2)).astype(np.float32)
     agent.reset(goal)

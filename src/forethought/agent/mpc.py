@@ -64,18 +64,19 @@ class MPCAgent:
         device: where the model runs; default the model's device.
         monitor: watches every model frame, e.g. a :class:`forethought.surprise.SurpriseMonitor`;
             when it answers ``"replan"`` the queued actions are dropped and the agent plans now.
-        proposal: ``proposal(z_hist, a_hist, goal_z, horizon) -> (B, H, A)``, the planner's starting plan
-            at every decision instead of the shifted previous plan, e.g. a policy's imagined plan
-            (:class:`forethought.policies.ImaginationProposal`); its time counts in ``decision_times``.
 
     The frameskip (env steps per model action) is ``model.config.frameskip``; a model saved before
     it was stored gets ``model.action_dim // env_action_dim``.
+
+    ``agent.proposal`` (default ``None``): a :data:`Proposal` whose plan is the planner's starting plan at
+    every decision instead of the shifted previous plan, e.g. a policy's imagined plan
+    (:class:`forethought.policies.ImaginationProposal`); its time counts in ``decision_times``.
     """
 
     def __init__(self, model: LatentWorldModel, planner: Planner, *, action_space: Any,
                  objective: ObjectiveFactory | None = None, horizon: int = 5, receding: int = 1,
                  normalizer: Normalizer | None = None, device: str | torch.device | None = None,
-                 monitor: FrameMonitor | None = None, proposal: Proposal | None = None) -> None:
+                 monitor: FrameMonitor | None = None) -> None:
         if not 1 <= receding <= horizon:
             raise ValueError(f"need 1 <= receding <= horizon, got receding={receding}, horizon={horizon}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -102,7 +103,7 @@ class MPCAgent:
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
         self.monitor = monitor
-        self.proposal = proposal
+        self.proposal: Proposal | None = None
         self._goal_z: Tensor | None = None
 
     # ------------------------------------------------------------------ observations

@@ -125,16 +125,15 @@ class MPCConfig:
 
         frameskip = model_frameskip(model, int(action_space.shape[0]))
         planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
-        proposal = None
+        agent = MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
+                         receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
         if self.warm_start is not None:
             from forethought.policies.goal_policy import GoalPolicy
             from forethought.policies.imagination import ImaginationProposal
 
             policy = GoalPolicy.from_pretrained(_policy_dir(self.warm_start), device=device)
-            proposal = ImaginationProposal(policy, model, policy_dir=self.warm_start)
-        return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
-                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model),
-                        proposal=proposal)
+            agent.proposal = ImaginationProposal(policy, model, policy_dir=self.warm_start)
+        return agent
 
 
 @dataclass(frozen=True)
