@@ -9,6 +9,7 @@ import pytest
 from .toy_envs import POINT_ID
 
 TWOROOM = "forethought/TwoRoom-v0"
+TRAIN = ("--preset", "tiny", "--steps", "2", "--batch-size", "4", "--no-progress", "--no-tensorboard")
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,17 @@ def tworoom_model_run(tworoom_data: Path, tmp_path_factory: pytest.TempPathFacto
     out = Path(tmp_path_factory.mktemp("wm")) / "run"
     train(tworoom_data, out, preset="tiny", steps=2, warmup_steps=0, progress=False, tensorboard=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def policy_runs(tworoom_model_run, tmp_path_factory):
+    """Each method trained 2 steps through / beside the tiny world-model run."""
+    from forethought.cli import main
+
+    root = tmp_path_factory.mktemp("policies")
+    runs = {}
+    for method in ("gcbc", "gciql", "gcivl", "imagination"):
+        assert main(["train-policy", "--method", method, "--model", str(tworoom_model_run), "--out",
+                     str(root / method), *TRAIN]) == 0
+        runs[method] = root / method
+    return runs

@@ -9,22 +9,11 @@ import pytest
 from forethought.cli import main
 from forethought.policies.goal_policy import GoalPolicy
 
+from .conftest import TRAIN
+
 pytest.importorskip("PIL")
 
-TRAIN = ("--preset", "tiny", "--steps", "2", "--batch-size", "4", "--no-progress", "--no-tensorboard")
 EVAL = ("--episodes", "3", "--budget", "4", "--batch", "3", "--gif-episodes", "0", "--no-progress", "--seed", "1")
-
-
-@pytest.fixture(scope="module")
-def policy_runs(tworoom_model_run, tmp_path_factory):
-    """Each method trained 2 steps through / beside the tiny world-model run."""
-    root = tmp_path_factory.mktemp("policies")
-    runs = {}
-    for method in ("gcbc", "gciql", "gcivl", "imagination"):
-        assert main(["train-policy", "--method", method, "--model", str(tworoom_model_run), "--out",
-                     str(root / method), *TRAIN]) == 0
-        runs[method] = root / method
-    return runs
 
 
 def test_train_policy_writes_a_run_folder_with_the_world_models_split(policy_runs, tworoom_model_run):
