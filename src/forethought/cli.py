@@ -255,6 +255,12 @@ _LIBRARY_COMMANDS = (
      "budget of env steps, success judged once from the true simulator state after acting.\n"
      "The agent sees only observations and the goal observation. Writes report.json, report.md,\n"
      "a GIF of a few episodes and, with --sweep, a plot of success against planning budget."),
+    ("compare", "forethought.evaluation.compare", "add_compare_arguments", "forethought.evaluation.compare",
+     "run_compare_from_args", "model-free vs model-based: every method on the same tasks, as the mission's table",
+     "Evaluate a world model with MPC and goal-conditioned policies (forethought train-policy) on the\n"
+     "same held-out tasks under the eval protocol, time one action of each at batch 1 with 1 and 2\n"
+     "threads, and write compare.json and a markdown table with one section per row of the mission's\n"
+     "table (cells that cannot be measured say why)."),
     ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
      "forethought.surprise.runner", "run_calibrate",
      "fit surprise normalization and alarm thresholds on held-out data",

@@ -15,6 +15,7 @@ clipping, atomic checkpoints, ``--resume``, TensorBoard); each method is a train
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -131,19 +132,27 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
         objective = ImaginationObjective(policy, world_model.predictor, normalizer, mcfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_run_info(out, {
+    previous = read_run_info(out) if cfg.resume else None
+    info = {
         "kind": "policy", "method": cfg.method, "data": str(Path(data).resolve()), "preset": cfg.preset,
         "world_model": pcfg.world_model, "split": split_note, "train_episodes": train_ids, "val_episodes": val_ids,
         "policy_config": pcfg.to_dict(), "method_config": dataclasses.asdict(mcfg) if mcfg is not None else {},
         "goals": {k: dataclasses.asdict(v) for k, v in goals.items()},
         "num_parameters": policy.num_parameters(),
-        "trained_parameters": sum(p.numel() for p in objective.parameters() if p.requires_grad)})
+        "trained_parameters": sum(p.numel() for p in objective.parameters() if p.requires_grad),
+        "train_wall_s": float((previous or {}).get("train_wall_s") or 0.0)}
+    write_run_info(out, info)
     dist = init_distributed(cfg.device)
     try:
         trainer = Trainer(objective, train_set, tcfg, out, val_set=val_set, dist=dist, progress=cfg.progress,
                           tensorboard=cfg.tensorboard, on_step=on_step, meta={"method": cfg.method})
+        t0 = time.perf_counter()
         trainer.fit(resume=cfg.resume)
+        # Training cost for the comparison: wall time of the optimisation (all sessions of a resumed run).
+        info.update(train_wall_s=info["train_wall_s"] + time.perf_counter() - t0, device=str(dist.device),
+                    torch_threads=torch.get_num_threads())
     finally:
         shutdown(dist)
+    write_run_info(out, info)
     policy.save_pretrained(out / "model")
     return out / "model"
