@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from forethought._config_cli import add_config_arguments, config_from_args
+from forethought._files import read_json
 from forethought.evaluation.config import EvalConfig, MPCConfig
 
 # What each method asks its user to set (training simplicity): loss terms and method hyperparameters,
@@ -186,7 +187,8 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     for method in methods:
         print(f"== {method.name}", file=sys.stderr)
         run_eval(method.eval_config)
-        method.report = json.loads((Path(method.eval_config.out) / "report.json").read_text())
+        method.report = read_json(Path(method.eval_config.out) / "report.json", what="an eval report",
+                                  fix="Run the comparison again")
         method.training = _training(method)
         if cfg.timing_episodes:
             for threads in cfg.thread_counts:
