@@ -70,3 +70,19 @@ def test_bad_requests_exit_2_naming_the_argument(policy_runs, tworoom_model_run,
     assert main(["eval", "--model", str(policy_runs["gcbc"]), "--sweep", "--out", str(tmp_path / "s"), *EVAL]) == 2
     assert "--sweep: " in capsys.readouterr().err
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_init_fine_tunes_a_trained_policy(policy_runs, tworoom_model_run, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "tuned"
+    assert main(["train-policy", "--method", "gcbc", "--model", str(tworoom_model_run), "--init",
+                 str(policy_runs["gcbc"]), "--out", str(out), *TRAIN[:2], "--steps", "1", "--lr", "1e-12",
+                 "--no-progress", "--no-tensorboard"]) == 0
+    start, tuned = (dict(GoalPolicy.from_pretrained(p / "model").named_parameters()) for p in (policy_runs["gcbc"], out))
+    assert all(torch.allclose(start[k], tuned[k], atol=1e-6) for k in start)  # (BatchNorm statistics did move)
+    assert json.loads((out / "run.json").read_text())["init"] == str(policy_runs["gcbc"])
+    capsys.readouterr()
+    assert main(["train-policy", "--method", "gcbc", "--model", str(tworoom_model_run), "--init",
+                 str(policy_runs["gcbc"]), "--hidden", "64", "--out", str(tmp_path / "x"), *TRAIN]) == 2
+    assert "--init: " in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -20,6 +20,8 @@ TRAIN_POLICY_EPILOG = """examples:
   forethought train-policy --method gcivl --model runs/tworoom --out runs/tworoom-gcivl --steps 6000
   forethought train-policy --method imagination --model runs/tworoom --out runs/tworoom-dyna
   forethought train-policy --method gcbc --data data/tworoom --preset small --out runs/gcbc-alone
+  forethought train-policy --method gcbc --init runs/tworoom-gcbc --data data/tworoom-changed --steps 500 \
+      --out runs/tworoom-gcbc-adapted                                          # fine-tune on new data
   forethought eval --model runs/tworoom-gcbc --out reports/tworoom-gcbc      # the policy acts alone
   forethought eval --model runs/tworoom --warm-start runs/tworoom-dyna/model --out reports/cem-warm
 
@@ -45,6 +47,9 @@ class PolicyTrainConfig:
     model: str | None = field(default=None, metadata={
         "help": "a world-model run folder: its split, frameskip, statistics and encoder architecture are copied; "
                 "the imagination policy trains through it (required there)"})
+    init: str | None = field(default=None, metadata={
+        "help": "start from this trained policy (a policy run or folder of the same architecture): fine-tuning, "
+                "e.g. on a few episodes of changed dynamics (value heads of gciql/gcivl start fresh)"})
     preset: str = field(default="small", metadata={
         "help": "encoder and training preset when there is no --model: tiny (tests), small (laptop CPU), base (GPU)",
         "choices": PRESETS})

@@ -122,6 +122,8 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
                             world_model=str(Path(model_dir).resolve()) if model_dir is not None else None)
     seed_everything(cfg.seed)
     policy = GoalPolicy(pcfg, normalizer.to_dict())
+    if cfg.init is not None:
+        _start_from(policy, cfg.init)
     objective: torch.nn.Module
     if mcfg is None:
         objective = GCBCObjective(policy, normalizer)
@@ -136,7 +138,7 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
     info = {
         "kind": "policy", "method": cfg.method, "data": str(Path(data).resolve()), "preset": cfg.preset,
         "world_model": pcfg.world_model, "split": split_note, "train_episodes": train_ids, "val_episodes": val_ids,
-        "policy_config": pcfg.to_dict(), "method_config": dataclasses.asdict(mcfg) if mcfg is not None else {},
+        "policy_config": pcfg.to_dict(), "init": cfg.init, "method_config": dataclasses.asdict(mcfg) if mcfg is not None else {},
         "goals": {k: dataclasses.asdict(v) for k, v in goals.items()},
         "num_parameters": policy.num_parameters(),
         "trained_parameters": sum(p.numel() for p in objective.parameters() if p.requires_grad),
@@ -156,3 +158,17 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
     write_run_info(out, info)
     policy.save_pretrained(out / "model")
     return out / "model"
+
+
+def _start_from(policy: GoalPolicy, init: str) -> None:
+    """Load the weights of a trained policy of the same architecture into ``policy`` (fine-tuning)."""
+    folder = Path(init) / "model" if (Path(init) / "model" / "config.json").is_file() else Path(init)
+    trained = GoalPolicy.from_pretrained(folder)
+    mine, theirs = policy.config, trained.config
+    fields = ("obs_shape", "action_dim", "frameskip", "latent_dim", "encoder", "hidden", "depth")
+    differ = [f"{f}: {getattr(theirs, f)} there, {getattr(mine, f)} here" for f in fields
+              if getattr(mine, f) != getattr(theirs, f)]
+    if differ:
+        raise ValueError(f"--init: {folder} has another architecture ({'; '.join(differ)}); train with the same "
+                         "--preset / --model, --hidden, --depth and --frameskip as it was")
+    policy.load_state_dict(trained.state_dict())
