@@ -21,6 +21,7 @@ The loop, one command a step:
   forethought verify data/tworoom --full             check every byte of a dataset against its checksums
   forethought train --data data/tworoom --preset small --out runs/tworoom
   forethought eval --model runs/tworoom --planner cem --episodes 50 --out reports/tworoom
+  forethought train-policy --method gcbc --model runs/tworoom --out runs/tworoom-gcbc   a model-free baseline
   forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
   forethought surprise-eval --model runs/tworoom --out reports/surprise
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
@@ -237,6 +238,12 @@ _LIBRARY_COMMANDS = (
      "Train a behaviour prior over chunks of model actions, conditioned on the frozen encoder's\n"
      "latents (and a goal latent): DMPC's action proposal, saved apart from the model. Planners\n"
      "sample from it (forethought eval --planner ssr --proposal DIR, or as CEM/MPPI's first population)."),
+    ("train-policy", "forethought.policies.config", "add_train_policy_arguments", "forethought.policies.config",
+     "run_train_policy_from_args", "train a goal-conditioned policy (GCBC, GCIQL, GCIVL, or through a world model)",
+     "Train a goal-conditioned policy that acts in one forward pass: model-free from the reward-free\n"
+     "dataset with hindsight goals (gcbc, gciql, gcivl), or only through a frozen world model's\n"
+     "imagination (imagination, Dyna). Same encoder architecture, trainer, checkpoints and logs as\n"
+     "`train`; evaluate it with `forethought eval --model OUT`."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),
@@ -263,6 +270,12 @@ _LIBRARY_COMMANDS = (
      "budget of env steps, success judged once from the true simulator state after acting.\n"
      "The agent sees only observations and the goal observation. Writes report.json, report.md,\n"
      "a GIF of a few episodes and, with --sweep, a plot of success against planning budget."),
+    ("compare", "forethought.evaluation.compare", "add_compare_arguments", "forethought.evaluation.compare",
+     "run_compare_from_args", "model-free vs model-based: every method on the same tasks, as the mission's table",
+     "Evaluate a world model with MPC and goal-conditioned policies (forethought train-policy) on the\n"
+     "same held-out tasks under the eval protocol, time one action of each at batch 1 with 1 and 2\n"
+     "threads, and write compare.json and a markdown table with one section per row of the mission's\n"
+     "table (cells that cannot be measured say why)."),
     ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
      "forethought.surprise.runner", "run_calibrate",
      "fit surprise normalization and alarm thresholds on held-out data",

@@ -18,6 +18,7 @@ states exist only in the evaluation code that drives the env.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,6 +40,10 @@ class FrameMonitor(Protocol):
         """``z (B, D)`` the new frame's latent, ``action (B, A)`` the normalized model action that led
         to it (``None`` at the first frame) -> ``"continue"`` or ``"replan"`` (drop queued actions)."""
         ...
+
+
+WarmStart = Callable[[Tensor, "Tensor | None", Tensor, int], Tensor]
+"""``warm_start(z_hist (B, L, D), a_hist (B, L-1, A) | None, goal_z (B, D), horizon) -> (B, H, A)`` normalized actions."""
 
 
 class MPCAgent:
@@ -64,6 +69,10 @@ class MPCAgent:
 
     The frameskip (env steps per model action) is ``model.config.frameskip``; a model saved before
     it was stored gets ``model.action_dim // env_action_dim``.
+
+    ``agent.warm_start`` (default ``None``): a :data:`WarmStart` whose plan is the planner's starting plan at
+    every decision instead of the shifted previous plan, e.g. a policy's imagined plan
+    (:class:`forethought.policies.ImaginationWarmStart`); its time counts in ``decision_times``.
     """
 
     def __init__(self, model: LatentWorldModel, planner: Planner, *, action_space: Any,
@@ -96,6 +105,7 @@ class MPCAgent:
         self.decision_times: list[float] = []
         self.last_result: PlanResult | None = None
         self.monitor = monitor
+        self.warm_start: WarmStart | None = None
         self._goal_z: Tensor | None = None
         # State dims the model senses directly (proprioception); the driver passes them with each obs.
         self.proprio_dims: tuple[int, ...] | None = getattr(model.config, "proprio_dims", None)
@@ -199,7 +209,9 @@ class MPCAgent:
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
         objective = self.objective(z_hist, a_hist, self._goal_z)
-        if self._plan is None:  # cold start: the mean normalized action
+        if self.warm_start is not None:  # a policy's plan (the planner evaluates it first)
+            init = self.warm_start(z_hist, a_hist, self._goal_z, H).detach()
+        elif self._plan is None:  # cold start: the mean normalized action
             init = torch.zeros(B, H, A, device=self.device)
         else:  # warm start: drop the executed steps, pad with the mean action
             init = torch.cat([self._plan[:, r:], torch.zeros(B, r, A, device=self.device)], dim=1)

@@ -82,6 +82,9 @@ class MPCConfig:
                 "population of cem / mppi. Refused if trained for another model or action space"})
     proposal_steps: int | None = field(default=None, metadata={
         "help": "with --proposal: denoising (DDIM) steps per sample (default: the proposal's)"})
+    warm_start: str | None = field(default=None, metadata={
+        "help": "a policy folder trained through this model (forethought train-policy --method imagination): its "
+                "imagined plan is the planner's starting plan at every decision (CEM evaluates it first)"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -191,8 +194,15 @@ class MPCConfig:
                                  f"--horizon {proposal.horizon} (or train a proposal with --horizon {self.horizon})")
         planner = make_planner(self.planner, proposal=proposal, proposal_steps=self.proposal_steps,
                                **self.planner_settings(frameskip, samples, iterations))
-        return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
-                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
+        agent = MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
+                         receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
+        if self.warm_start is not None:
+            from forethought.policies.goal_policy import GoalPolicy
+            from forethought.policies.imagination import ImaginationWarmStart
+
+            policy = GoalPolicy.from_pretrained(_policy_dir(self.warm_start), device=device)
+            agent.warm_start = ImaginationWarmStart(policy, model, policy_dir=self.warm_start)
+        return agent
 
 
 @dataclass(frozen=True)
@@ -255,3 +265,10 @@ class EvalConfig:
             from dataclasses import replace
 
             object.__setattr__(self, "mpc", replace(self.mpc, seed=self.seed))
+
+
+def _policy_dir(path: str) -> str:
+    """A policy run folder (holding model/) or the policy folder itself."""
+    from pathlib import Path
+
+    return str(Path(path) / "model") if (Path(path) / "model" / "config.json").is_file() else path

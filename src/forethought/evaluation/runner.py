@@ -116,6 +116,48 @@ def _by_doors(result: EvalResult, doors: list[int]) -> dict[str, dict[str, Any]]
     return out
 
 
+def _load_policy(cfg: EvalConfig, model_dir: Path, device: str) -> Any:
+    """The GoalPolicy in ``model_dir`` (a `forethought train-policy` run), or None for a world model.
+
+    A policy acts alone: options that need a world model (--sweep, --surprise, --warm-start, --draft) are refused."""
+    from forethought.policies.goal_policy import GoalPolicy, is_policy_folder
+
+    if not is_policy_folder(model_dir):
+        return None
+    needs_model = [flag for flag, on in (("--sweep", cfg.sweep), ("--surprise", cfg.surprise != "off"),
+                                         ("--warm-start", cfg.mpc.warm_start is not None),
+                                         ("--draft", cfg.mpc.draft is not None)) if on]
+    if needs_model:
+        raise ValueError(f"{', '.join(needs_model)}: {model_dir} holds a policy, which acts without a world model or "
+                         "planner; drop the option, or pass a world model's run as --model")
+    return GoalPolicy.from_pretrained(model_dir, device=device)
+
+
+def _describe_mpc(mpc: Any, agent: Any, objective: Any, notes: list[str]) -> tuple[dict[str, Any], str, Any]:
+    """The planner's report entry, the result's name, and the success judge of an ``--objective`` (or None)."""
+    info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
+            "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
+            "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
+    if mpc.proposal is not None:
+        info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
+    if mpc.draft is not None:
+        info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
+    if mpc.warm_start is not None:
+        info["warm_start"] = mpc.warm_start
+    if mpc.subgoals != "off":
+        info["subgoals"] = objective.describe()
+    name = (f"mpc-{mpc.planner}" + ("-warm" if mpc.warm_start is not None else "")
+            + ("+subgoals" if mpc.subgoals != "off" else ""))
+    planned = objective.inner if mpc.subgoals != "off" else objective  # what the planner scores
+    judge = getattr(planned.cost_fn, "success", None) if mpc.objective is not None else None  # the objective's test
+    if mpc.objective is not None:
+        info["objective"] = planned.describe()
+        notes.append(f"planned for --objective {mpc.objective} on the model's state readout (trained with privileged "
+                     "state supervision); success is " + (f"judged by its success function ({judge.__qualname__}) "
+                     "from the true states and the executed actions" if judge else "the env's own goal test"))
+    return info, name, judge
+
+
 def protocol_name(cfg: EvalConfig, env_kwargs: dict[str, Any], proprio_dims: Any = None) -> str:
     """One line naming the protocol, for the report: whose it is and each choice that defines it."""
     ours = cfg.goal_source == "dataset" and cfg.goal_split in ("held-out", "all") and cfg.success == "final"
@@ -161,7 +203,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
                      "dataset, so these tasks may not be held out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
-    model = WorldModel.from_pretrained(paths.model, device=device)
+    policy = _load_policy(cfg, paths.model, device)  # a policy run (forethought train-policy) acts alone
+    model = policy if policy is not None else WorldModel.from_pretrained(paths.model, device=device)
     probe_env = make(env_id, **env_kwargs)
     try:  # the model must fit the env before any task is drawn from it
         warnings = check_model_env(model, env_id, probe_env, model_dir=paths.model, force=cfg.force)
@@ -173,34 +216,28 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     tasks, tasks_note, task_filter = _tasks(cfg, paths, store, env_id, env_kwargs)
 
     mpc = cfg.mpc
-    objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
-    if mpc.subgoals != "off":  # hierarchical: the graph over the model's training data steers the planner
-        objective = _with_subgoals(cfg, objective, model, paths, store, action_space, device)
-    agent = mpc.build_agent(model, action_space, device, objective=objective)
-    monitor = _surprise_monitor(cfg.surprise, model, paths.model)
-    agent.monitor = monitor
-    planner_info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
-                    "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
-                    "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
-    if mpc.proposal is not None:
-        planner_info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
-    if mpc.draft is not None:
-        planner_info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
-    if mpc.subgoals != "off":
-        planner_info["subgoals"] = objective.describe()
-    name = f"mpc-{mpc.planner}" + ("+subgoals" if mpc.subgoals != "off" else "")
-    planned = objective.inner if mpc.subgoals != "off" else objective  # what the planner scores
-    judge = getattr(planned.cost_fn, "success", None) if mpc.objective is not None else None  # the objective's test
-    if mpc.objective is not None:
-        planner_info["objective"] = planned.describe()
-        notes.append(f"planned for --objective {mpc.objective} on the model's state readout (trained with privileged "
-                     "state supervision); success is " + (f"judged by its success function ({judge.__qualname__}) "
-                     "from the true states and the executed actions" if judge else "the env's own goal test"))
+    monitor, objective, judge = None, None, None
+    if policy is not None:  # a policy acts alone: one forward pass per action, no planner
+        from forethought.agent.policy_agent import PolicyAgent
+
+        agent: Any = PolicyAgent(policy, action_space=action_space, device=device)
+        planner_info = {"name": "policy", "method": policy.config.method, "latent_space": policy.config.latent_space,
+                        "world_model": policy.config.world_model, "frameskip": policy.config.frameskip,
+                        "parameters": policy.num_parameters()}
+        name = f"policy-{policy.config.method}"
+    else:
+        objective = mpc.build_objective(model)  # shared by the agent and every sweep agent
+        if mpc.subgoals != "off":  # hierarchical: the graph over the model's training data steers the planner
+            objective = _with_subgoals(cfg, objective, model, paths, store, action_space, device)
+        agent = mpc.build_agent(model, action_space, device, objective=objective)
+        monitor = _surprise_monitor(cfg.surprise, model, paths.model)
+        agent.monitor = monitor
+        planner_info, name, judge = _describe_mpc(mpc, agent, objective, notes)
     common = dict(budget=cfg.budget, batch=cfg.batch, seed=cfg.seed, progress=cfg.progress, success=cfg.success,
                   judge=judge)
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
                                           name=name, config=planner_info, **common)]
-    subgoal_summary = objective.summary() if mpc.subgoals != "off" else None  # before sweep agents add to it
+    subgoal_summary = objective.summary() if mpc.subgoals != "off" and objective is not None else None
     if cfg.baseline:
         results.append(evaluate(RandomAgent.for_space(action_space, seed=cfg.seed), env_id, env_kwargs, tasks,
                                 name="random", **common))
@@ -216,7 +253,7 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         "seed": cfg.seed, "model": str(paths.model.resolve()), "run": str(paths.run) if paths.run else None,
         "data": str(paths.data) if paths.data else None, "env_id": env_id, "env_kwargs": env_kwargs,
         "planner": planner_info, "budget": cfg.budget, "goal_source": cfg.goal_source,
-        "protocol": protocol_name(cfg, env_kwargs, model.config.proprio_dims),
+        "protocol": protocol_name(cfg, env_kwargs, getattr(model.config, "proprio_dims", None)),
         "goal_offset": cfg.goal_offset if cfg.goal_source == "dataset" else None, "episodes": len(tasks),
         "tasks_note": tasks_note, "task_filter": task_filter, "tasks": [t.to_dict() for t in tasks], "device": device,
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,

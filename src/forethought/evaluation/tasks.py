@@ -58,6 +58,11 @@ class Task:
         return {"episode": self.episode, "start_row": self.start_row, "goal_offset": self.goal_offset,
                 "start_state": self.start_state.tolist(), "goal_state": self.goal_state.tolist()}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Task:
+        """A task from a report's ``meta["tasks"]`` entry (annotations such as ``doors`` are ignored)."""
+        return cls(**{k: d[k] for k in ("episode", "start_row", "goal_offset", "start_state", "goal_state")})
+
 
 def sample_tasks(store: Any, episodes: list[int] | np.ndarray, n: int, goal_offset: int = DEFAULT_GOAL_OFFSET,
                  seed: int = 0) -> list[Task]:
