@@ -60,6 +60,11 @@ class MPCConfig:
     epsilon: float = field(default=0.03, metadata={
         "help": "with --draft: per-step tolerance relative to the draft's latent scale"})
     gamma: int = field(default=4, metadata={"help": "with --draft: drafted steps per round"})
+    decision_ms: float | None = field(default=None, metadata={
+        "help": "real-time budget: wall-clock milliseconds per decision, from the observation to the action. The "
+                "planner iterates until it is spent (anytime, at least one iteration: --iterations is the cap); a "
+                "decision that still overruns is too late, so the previous plan's next action is taken. Overruns "
+                "are reported"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -70,6 +75,8 @@ class MPCConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.receding <= self.horizon:
             raise ValueError(f"need 1 <= --receding <= --horizon, got {self.receding}, {self.horizon}")
+        if self.decision_ms is not None and not self.decision_ms > 0:
+            raise ValueError(f"--decision-ms must be > 0 milliseconds, got {self.decision_ms}")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
         if self.state_weights is not None:
@@ -122,8 +129,10 @@ class MPCConfig:
 
         frameskip = model_frameskip(model, int(action_space.shape[0]))
         planner = make_planner(self.planner, **self.planner_settings(frameskip, samples, iterations))
-        return MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
-                        receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
+        agent = MPCAgent(model, planner, action_space=action_space, device=device, horizon=self.horizon,
+                         receding=self.receding, objective=objective if objective is not None else self.build_objective(model))
+        agent.decision_ms = self.decision_ms
+        return agent
 
 
 @dataclass(frozen=True)
