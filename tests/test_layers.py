@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("agent", "speculative"),
     ("surprise",),
     ("evaluation",),
+    ("online",),  # the online agent: uses agent, surprise, training and evaluation's tasks and MPC config
     ("cli",),
 ]
 RULE_UP = "a lower layer must not import a higher one"

@@ -24,6 +24,7 @@ The loop, one command a step:
   forethought surprise-calibrate --model runs/tworoom   alarm thresholds for surprise
   forethought surprise-eval --model runs/tworoom --out reports/surprise
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
+  forethought run --model runs/tworoom --memory runs/online --episodes 100 --change-at 20 --change-action-scale 0.3
 
 Run `forethought COMMAND --help` for the options of one command, with examples.
 """
@@ -264,6 +265,13 @@ _LIBRARY_COMMANDS = (
      "forethought.surprise.runner", "run_surprise_plot",
      "draw the surprise timeline of one episode under its frames",
      "Draw the per-frame surprise of a dataset episode or a perturbed episode, with the alarm threshold."),
+    ("run", "forethought.online.arguments", "add_run_arguments", "forethought.online.runner", "run_from_args",
+     "run the online agent: act, remember, update the model when the world changes",
+     "Act in an environment episode after episode with a trained model: plan toward goal images,\n"
+     "remember every episode (a crash-safe episode store, resumable), watch calibrated surprise with a\n"
+     "CUSUM detector, and fine-tune the predictor on memory when surprise stays high (or on a schedule),\n"
+     "keeping a new version only if held-out prediction error went down. --change-at changes the world\n"
+     "mid-run (env kwargs, motor scale). Prints success per block of episodes; writes summary.json."),
     ("distill", "forethought.speculative.arguments", "add_distill_arguments",
      "forethought.speculative.arguments", "run_distill_from_args",
      "distill a small draft predictor for speculative rollouts",
