@@ -50,7 +50,7 @@ class SurpriseWatch:
         if len(self.monitor.scores) > scored:  # the first frame of an episode has nothing to predict it from
             score = float(self.monitor.scores[-1][0])
             self.scores.append(score)
-            if self.active and self.detector.update(score):
+            if self.active and self.detector.update(score, position=len(self.monitor.scores) - 1):
                 self.alarms.append(self.detector.frames - 1)
         return "continue"
 

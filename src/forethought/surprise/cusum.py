@@ -3,9 +3,10 @@
 A single surprising frame is common (a wall contact, an unusual action); a world that changed makes
 every frame a little more surprising for as long as it stays changed. Page's cumulative sum
 (Page 1954) accumulates that evidence. With ``s_t`` the calibrated per-frame surprise
-(:meth:`~forethought.surprise.calibration.SurpriseCalibration.score`, median ``m`` in distribution)::
+(:meth:`~forethought.surprise.calibration.SurpriseCalibration.score`) of the frame at position
+``j`` of its episode, and ``m_j = m * profile_j`` the in-distribution median there::
 
-    x_t = clip(log(s_t / m), -CLIP, CLIP)        log-surprise relative to normal: 0 is a typical frame
+    x_t = clip(log(s_t / m_j), -CLIP, CLIP)      log-surprise relative to normal: 0 is a typical frame
     S_t = max(0, S_{t-1} + x_t - drift)           the accumulated excess
     alarm when S_t > threshold; then S_t = 0      (and the detector starts over)
 
@@ -17,7 +18,9 @@ frame, measured again on held-out streams never used to choose it (both by a smo
 ``S`` was 0 before an alarm estimates when the change happened (``change_point``).
 
 The log and the clip make the statistic robust to the heavy upper tail of squared errors: one frame
-100 times more surprising than normal adds ``CLIP``, not 100.
+100 times more surprising than normal adds ``CLIP``, not 100. The position profile removes the
+structure every episode has (the first frames, predicted from a short history, are several times
+more surprising than later ones), which would otherwise fill ``S`` with normal variation.
 """
 
 from __future__ import annotations
@@ -39,10 +42,17 @@ FLOOR = 1e-12  # scores are >= 0; a zero score is floored before the log
 MIN_FRAMES = 200  # in-distribution frames needed to calibrate anything
 
 
-def log_ratio(scores: np.ndarray | Sequence[float] | float, reference: float) -> np.ndarray:
+def log_ratio(scores: np.ndarray | Sequence[float] | float, reference: float | np.ndarray) -> np.ndarray:
     """``clip(log(s / reference), -CLIP, CLIP)`` elementwise (float64)."""
     s = np.maximum(np.asarray(scores, dtype=np.float64), FLOOR)
     return np.clip(np.log(s / reference), -CLIP, CLIP)
+
+
+def _profile_at(profile: Sequence[float], positions: np.ndarray) -> np.ndarray:
+    """Profile factors at ``positions`` (episode frame indices; past the end: the last factor; none: 1)."""
+    if not len(profile):
+        return np.ones(len(positions))
+    return np.asarray(profile, dtype=np.float64)[np.minimum(positions, len(profile) - 1)]
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class CusumCalibration:
 
     Attributes:
         reference: median in-distribution score ``m``.
+        profile: ``m_j / m``, the median at each position of an episode's score stream relative to
+            ``m`` (positions past the end take the last; empty: 1 everywhere).
         drift: ``k``, subtracted from every ``x_t``.
         threshold: ``h``, the alarm level of ``S``.
         ratio: the sustained rise of surprise the drift is tuned to.
@@ -61,6 +73,7 @@ class CusumCalibration:
     """
 
     reference: float
+    profile: tuple[float, ...]
     drift: float
     threshold: float
     ratio: float
@@ -74,6 +87,14 @@ class CusumCalibration:
         if not (self.reference > 0 and math.isfinite(self.drift) and self.threshold > 0):
             raise ValueError(f"CusumCalibration needs reference > 0, a finite drift and threshold > 0, got "
                              f"{self.reference}, {self.drift}, {self.threshold}")
+        object.__setattr__(self, "profile", tuple(float(p) for p in self.profile))
+        if not all(p > 0 and math.isfinite(p) for p in self.profile):
+            raise ValueError(f"CusumCalibration.profile must be positive factors, got {self.profile}")
+
+    def log_ratios(self, scores: np.ndarray | Sequence[float], first: int = 0) -> np.ndarray:
+        """``x`` of consecutive frames of one episode, the first at position ``first``: ``(T,) -> (T,)``."""
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        return log_ratio(s, self.reference * _profile_at(self.profile, first + np.arange(s.size)))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the calibration as JSON, atomically."""
@@ -106,10 +127,11 @@ class CusumDetector:
         self.alarms: list[int] = []  # frames at which it fired
         self.change_points: list[int] = []  # the estimated change frame of each alarm
 
-    def update(self, score: float) -> bool:
-        """Add one frame's score; True when this frame raises an alarm (then ``S`` starts over)."""
+    def update(self, score: float, position: int | None = None) -> bool:
+        """Add one frame's score (``position``: its index in the episode's score stream, for the
+        profile; ``None``: no profile); True when this frame raises an alarm (then ``S`` starts over)."""
         cal = self.calibration
-        x = float(log_ratio(score, cal.reference))
+        x = float(log_ratio(score, cal.reference) if position is None else cal.log_ratios([score], position)[0])
         frame, self.frames = self.frames, self.frames + 1
         if not math.isfinite(x):
             raise ValueError(f"surprise score {score!r} at frame {frame} is not a finite number")
@@ -157,29 +179,45 @@ def alarm_count(x: np.ndarray, drift: float, threshold: float) -> int:
     return n
 
 
-def _resample(streams: list[np.ndarray], frames: int, reference: float, rng: np.random.Generator) -> np.ndarray:
-    """Log-ratios of whole streams drawn with replacement and concatenated until ``frames`` frames,
-    each frame jittered by Gaussian noise of Silverman's bandwidth (a smoothed bootstrap: a rate of
-    1e-3 lives in the tail, which a few thousand frames sample coarsely; the jitter extends it)."""
+def _resample(x_streams: list[np.ndarray], frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Log-ratio streams drawn whole with replacement and concatenated until ``frames`` frames, each
+    frame jittered by Gaussian noise of Silverman's bandwidth (a smoothed bootstrap: a rate of 1e-3
+    lives in the tail, which a few thousand frames sample coarsely; the jitter extends it)."""
     out, total = [], 0
     while total < frames:
-        s = streams[int(rng.integers(len(streams)))]
+        s = x_streams[int(rng.integers(len(x_streams)))]
         out.append(s)
         total += len(s)
-    x = log_ratio(np.concatenate(out), reference)
-    pool = log_ratio(np.concatenate(streams), reference)
+    x = np.concatenate(out)
+    pool = np.concatenate(x_streams)
     bandwidth = 1.06 * float(pool.std()) * len(pool) ** -0.2
     return np.clip(x + bandwidth * rng.standard_normal(x.shape), -CLIP, CLIP)
 
 
-def calibrate_cusum(streams: Sequence[np.ndarray], *, target_rate: float = 1e-3, ratio: float = 2.0,
-                    check_fraction: float = 0.5, seed: int = 0, source: str = "") -> CusumCalibration:
-    """Choose ``drift`` and ``threshold`` on in-distribution score streams (one per episode, ``(T_i,)``).
+def position_profile(streams: Sequence[np.ndarray], reference: float, min_count: int = 10) -> tuple[float, ...]:
+    """Median score at each position of the streams relative to ``reference``, for the positions
+    at least ``min_count`` streams reach (later positions take the last factor)."""
+    longest = max(len(s) for s in streams)
+    out = []
+    for j in range(longest):
+        at = [s[j] for s in streams if len(s) > j]
+        if len(at) < min_count:
+            break
+        out.append(max(float(np.median(at)), FLOOR) / reference)
+    return tuple(out)
 
-    The streams are split (seeded) into a fit and a check part. On the fit part: the median score
-    and the drift; then the threshold, by bisection, as the smallest with at most ``target_rate``
-    alarms per frame over ``40 / target_rate`` frames of fit streams resampled in random order. On
-    the check part the rate that threshold really gives is measured the same way.
+
+def calibrate_cusum(streams: Sequence[np.ndarray], *, target_rate: float = 1e-3, ratio: float = 2.0,
+                    check_fraction: float = 0.5, by_position: bool = True, seed: int = 0,
+                    source: str = "") -> CusumCalibration:
+    """Choose the baseline, ``drift`` and ``threshold`` on in-distribution score streams, one per
+    episode ``(T_i,)`` starting at the episode's first scored frame.
+
+    The streams are split (seeded) into a fit and a check part. On the fit part: the median score,
+    the position profile (``by_position``), the drift; then the threshold, by bisection, as the
+    smallest with at most ``target_rate`` alarms per frame over ``40 / target_rate`` frames of fit
+    streams resampled in random order. On the check part the rate that threshold really gives is
+    measured the same way.
     """
     if not 0 < target_rate < 0.5:
         raise ValueError(f"target_rate must be in (0, 0.5) false alarms per frame, e.g. 0.001, got {target_rate}")
@@ -199,9 +237,12 @@ def calibrate_cusum(streams: Sequence[np.ndarray], *, target_rate: float = 1e-3,
     reference = float(np.median(np.concatenate(fit)))
     if not reference > 0:
         raise ValueError("the median in-distribution surprise score is 0; the scores carry no information")
-    drift = float(log_ratio(np.concatenate(fit), reference).mean() + math.log(ratio) / 2)
+    shape = CusumCalibration(reference, position_profile(fit, reference) if by_position else (), 0.0, 1.0, ratio,
+                             target_rate, 0.0, 0, 0)
+    x_fit_streams = [shape.log_ratios(s) for s in fit]
+    drift = float(np.concatenate(x_fit_streams).mean() + math.log(ratio) / 2)
     length = int(math.ceil(40 / target_rate))
-    x_fit = _resample(fit, length, reference, rng)
+    x_fit = _resample(x_fit_streams, length, rng)
     lo, hi = 0.0, 2 * CLIP * 64
     while alarm_count(x_fit, drift, hi) / len(x_fit) > target_rate:  # the in-distribution walk can be long
         lo, hi = hi, 2 * hi
@@ -211,8 +252,8 @@ def calibrate_cusum(streams: Sequence[np.ndarray], *, target_rate: float = 1e-3,
             lo = mid
         else:
             hi = mid
-    x_check = _resample(check, length, reference, rng)
-    return CusumCalibration(reference=reference, drift=drift, threshold=hi, ratio=float(ratio),
+    x_check = _resample([shape.log_ratios(s) for s in check], length, rng)
+    return CusumCalibration(reference=reference, profile=shape.profile, drift=drift, threshold=hi, ratio=float(ratio),
                             target_rate=float(target_rate),
                             measured_rate=alarm_count(x_check, drift, hi) / len(x_check),
                             fit_frames=int(sum(len(s) for s in fit)), check_frames=int(sum(len(s) for s in check)),
