@@ -6,7 +6,7 @@ every frame a little more surprising for as long as it stays changed. Page's cum
 (:meth:`~forethought.surprise.calibration.SurpriseCalibration.score`) of the frame at position
 ``j`` of its episode, and ``m_j = m * profile_j`` the in-distribution median there::
 
-    x_t = clip(log(s_t / m_j), -CLIP, CLIP)      log-surprise relative to normal: 0 is a typical frame
+    x_t = clip(log(s_t / m_j), -FLOOR_X, CLIP)   log-surprise relative to normal: 0 is a typical frame
     S_t = max(0, S_{t-1} + x_t - drift)           the accumulated excess
     alarm when S_t > threshold; then S_t = 0      (and the detector starts over)
 
@@ -18,7 +18,10 @@ frame, measured again on held-out streams never used to choose it (both by a smo
 ``S`` was 0 before an alarm estimates when the change happened (``change_point``).
 
 The log and the clip make the statistic robust to the heavy upper tail of squared errors: one frame
-100 times more surprising than normal adds ``CLIP``, not 100. The position profile removes the
+100 times more surprising than normal adds ``CLIP``, not 100; a frame far *less* surprising than
+normal takes off at most ``FLOOR_X`` (a change can make some frames easier to predict, e.g. a weak
+motor when the agent barely moves, and those should not cancel the evidence of the others). The
+position profile removes the
 structure every episode has (the first frames, predicted from a short history, are several times
 more surprising than later ones), which would otherwise fill ``S`` with normal variation.
 """
@@ -37,15 +40,16 @@ from forethought._atomic import atomic_write_json
 from forethought._files import read_json
 from forethought._schema import from_json_dict
 
-CLIP = 3.0  # |log(s / m)| cap: one frame counts at most e^3 = 20 times normal
+CLIP = 3.0  # log(s / m) cap: one frame counts at most e^3 = 20 times normal
+FLOOR_X = 1.0  # and at least e^-1 = 0.37 times normal
 FLOOR = 1e-12  # scores are >= 0; a zero score is floored before the log
 MIN_FRAMES = 200  # in-distribution frames needed to calibrate anything
 
 
 def log_ratio(scores: np.ndarray | Sequence[float] | float, reference: float | np.ndarray) -> np.ndarray:
-    """``clip(log(s / reference), -CLIP, CLIP)`` elementwise (float64)."""
+    """``clip(log(s / reference), -FLOOR_X, CLIP)`` elementwise (float64)."""
     s = np.maximum(np.asarray(scores, dtype=np.float64), FLOOR)
-    return np.clip(np.log(s / reference), -CLIP, CLIP)
+    return np.clip(np.log(s / reference), -FLOOR_X, CLIP)
 
 
 def _profile_at(profile: Sequence[float], positions: np.ndarray) -> np.ndarray:
@@ -191,7 +195,7 @@ def _resample(x_streams: list[np.ndarray], frames: int, rng: np.random.Generator
     x = np.concatenate(out)
     pool = np.concatenate(x_streams)
     bandwidth = 1.06 * float(pool.std()) * len(pool) ** -0.2
-    return np.clip(x + bandwidth * rng.standard_normal(x.shape), -CLIP, CLIP)
+    return np.clip(x + bandwidth * rng.standard_normal(x.shape), -FLOOR_X, CLIP)
 
 
 def position_profile(streams: Sequence[np.ndarray], reference: float, min_count: int = 10) -> tuple[float, ...]:
