@@ -265,6 +265,12 @@ _LIBRARY_COMMANDS = (
      "forethought.surprise.runner", "run_surprise_plot",
      "draw the surprise timeline of one episode under its frames",
      "Draw the per-frame surprise of a dataset episode or a perturbed episode, with the alarm threshold."),
+    ("scale", "forethought.evaluation.scale_arguments", "add_scale_arguments", "forethought.evaluation.scale_arguments",
+     "run_scale_from_args",
+     "success against planning compute and against wall-clock per decision, per planner configuration",
+     "Inference-time scaling: evaluate planner configurations (eager, KV-cached fp32, bf16, compiled,\n"
+     "speculative) on the same tasks at fixed samples x iterations and at wall-clock budgets per decision\n"
+     "(anytime planning), and plot success against both. Writes scale.json and scale.png."),
     ("run", "forethought.online.arguments", "add_run_arguments", "forethought.online.runner", "run_from_args",
      "run the online agent: act, remember, update the model when the world changes",
      "Act in an environment episode after episode with a trained model: plan toward goal images,\n"
