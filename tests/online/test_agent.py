@@ -92,10 +92,18 @@ def test_a_sustained_surprise_after_the_change_triggers_an_update(tiny_run, tmp_
     assert ran and ran[0]["reason"] == "surprise", [r["alarms"] for r in records]
     assert 8 <= ran[0]["episodes"]["since_episode"] <= 12  # the detector's change point is near episode 10
     assert all(e >= ran[0]["episodes"]["since_episode"] for e in ran[0]["episodes"]["train"])
+    # The next alarm's data window: the same change if surprise never settled after the update.
+    agent.pending = None
+    agent.versions.state.update(episodes=15, regime=9)  # as the commit of an update after episode 14 wrote it
+    assert agent._on_alarm(change=15, episode=16)["change_episode"] == 9  # right after the update: more of the same
+    assert agent._on_alarm(change=19, episode=20)["change_episode"] == 19  # after a quiet spell: a new change
+    agent.pending = {"reason": "surprise", "change_episode": 17, "alarm_episode": 18}
+    assert agent._on_alarm(change=19, episode=20)["change_episode"] == 17  # one still waiting keeps its start
     agent.close()
     reopened = OnlineAgent.open(tmp_path / "online", action_space=normal.action_space, device="cpu")
     assert reopened.detector.calibration == agent.detector.calibration  # the baseline is rebuilt from the records
     assert reopened.detector.state() == agent.detector.state()
+    assert reopened.versions.state["regime"] == ran[-1]["episodes"]["since_episode"]
     reopened.close()
 
 

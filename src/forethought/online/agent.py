@@ -232,8 +232,7 @@ class OnlineAgent:
         for frame in alarms:  # each alarm estimates when the world changed
             change = self._episode_of(self.detector.change_points[self.detector.alarms.index(frame)], ep)
             if self.update_config.trigger == "surprise":
-                first = change if self.pending is None else min(change, int(self.pending["change_episode"]))
-                self.pending = {"reason": "surprise", "change_episode": first, "alarm_episode": index}
+                self.pending = self._on_alarm(change, index)
         if (self.update_config.trigger == "schedule"
                 and index + 1 - int(self.versions.state["episodes"]) >= self.update_config.every):
             self.pending = {"reason": "schedule", "change_episode": 0, "alarm_episode": None}
@@ -258,6 +257,17 @@ class OnlineAgent:
             self._set_baseline()
         return self.memory.records[-1]
 
+    def _on_alarm(self, change: int, episode: int) -> dict[str, Any]:
+        """The pending surprise update after an alarm in ``episode`` whose change point is in episode ``change``."""
+        since_update, regime = int(self.versions.state["episodes"]), self.versions.state.get("regime")
+        if self.pending is not None:
+            first = min(change, int(self.pending["change_episode"]))
+        elif regime is not None and change <= since_update + 1:
+            first = int(regime)  # surprise never settled after the last update: the same change, more data
+        else:
+            first = change  # a new change of the world
+        return {"reason": "surprise", "change_episode": first, "alarm_episode": episode}
+
     def _episode_of(self, frame: int, running: dict[str, Any]) -> int:
         """The memory index of the episode in which detector frame ``frame`` was seen."""
         if frame >= running["frame0"]:
@@ -281,8 +291,9 @@ class OnlineAgent:
             return None
         pending = self.pending or {"reason": "forced", "change_episode": 0}
         first = int(pending.get("change_episode") or 0)
-        if pending["reason"] == "surprise" and self.episodes - first < cfg.min_episodes and not force:
-            return None  # the change is too recent: wait for more episodes of the new world
+        fresh = self.episodes - int(self.versions.state["episodes"])  # episodes since the last update
+        if pending["reason"] == "surprise" and min(self.episodes - first, fresh) < cfg.min_episodes and not force:
+            return None  # the change (or the last update) is too recent: wait for more episodes of the new world
         attempt = self.versions.attempts + 1
         selection = choose_episodes(self.episodes, first, cfg, cfg.seed + attempt)
         if selection is None:
@@ -319,8 +330,9 @@ class OnlineAgent:
         record = {**outcome.record, "installed_after_episode": episodes - 1}
         self.detector.reset()
         self.pending = None
+        regime = record["episodes"]["since_episode"] if record["reason"] == "surprise" else None
         self.versions.commit(record, version=record["version"], episodes=episodes, detector=self.detector.state(),
-                             pending=None)
+                             pending=None, regime=regime)
         if outcome.accepted:
             self._load_predictor(outcome.predictor_state)
         if self._episode is not None:
@@ -351,7 +363,7 @@ class OnlineAgent:
                   "version": version, "previous_version": self.version, "after_episode": self.episodes - 1,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         self.versions.commit(record, version=version, episodes=self.episodes, detector=self.detector.state(),
-                             pending=self.pending)
+                             pending=self.pending, regime=self.versions.state.get("regime"))
         self._load_predictor({k: v for k, v in weights.predictor.state_dict().items()})
         return version
 

@@ -5,7 +5,7 @@
     <folder>/models/v0000/   the starting model (a model folder: safetensors + config.json)
     <folder>/models/v0003/   the weights of update attempt 3 (written whether or not it was kept)
     <folder>/updates.jsonl   one record per update attempt
-    <folder>/state.json      {"version", "updates", "episodes", "detector", "pending"}: the commit point
+    <folder>/state.json      {"version", "updates", "episodes", "detector", "pending", "regime"}: the commit point
 
 An update writes its model folder atomically (``forethought._atomic.atomic_folder``), appends its
 record (fsynced), and only then replaces ``state.json`` atomically. A kill before that last step
@@ -59,7 +59,7 @@ class ModelVersions:
         """Save ``model`` as version 0 and commit it as the one in use."""
         model.save_pretrained(self.path(0))
         rewrite_jsonl(self.folder / UPDATES, [])
-        self.state = {"version": 0, "updates": 0, "episodes": 0, "detector": None, "pending": None}
+        self.state = {"version": 0, "updates": 0, "episodes": 0, "detector": None, "pending": None, "regime": None}
         atomic_write_json(self.folder / STATE, self.state)
 
     def open(self) -> None:
@@ -85,10 +85,13 @@ class ModelVersions:
         return WorldModel.from_pretrained(self.path(self.current if version is None else version), device=device)
 
     def commit(self, record: dict[str, Any] | None, *, version: int, episodes: int, detector: dict[str, Any] | None,
-               pending: dict[str, Any] | None) -> None:
-        """Append ``record`` (an update attempt; ``None`` for none) and make ``version`` the one in use."""
+               pending: dict[str, Any] | None, regime: int | None = None) -> None:
+        """Append ``record`` (an update attempt; ``None`` for none) and make ``version`` the one in use.
+
+        ``episodes``: finished episodes at this commit; ``regime``: the first episode of the changed
+        world a surprise-triggered update adapted to (``None`` otherwise)."""
         state = {"version": int(version), "updates": self.attempts + (record is not None), "episodes": int(episodes),
-                 "detector": detector, "pending": pending}
+                 "detector": detector, "pending": pending, "regime": regime}
         if record is not None:
             append_jsonl(self.folder / UPDATES, record)
         atomic_write_json(self.folder / STATE, state)  # the commit point
