@@ -18,6 +18,7 @@ EVAL_EPILOG = """examples:
   forethought eval --model runs/tworoom --goal-source env --out reports/env  # env-sampled goals
   forethought eval --model runs/tworoom --noise-beta 3 --out reports/smooth  # smooth (colored) CEM samples
   forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
+  forethought eval --model runs/tworoom --decision-ms 100 --batch 1 --out reports/rt   # 100 ms per decision, anytime
   forethought eval --model runs/tworoom --draft runs/tworoom/draft --epsilon 0.03 --out reports/spec
                                                   # candidates rolled out speculatively (forethought distill)
 
