@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("agent", "speculative"),
     ("surprise",),
     ("evaluation",),
+    ("online",),  # the online agent: uses agent, surprise, training and evaluation's tasks and MPC config
     ("cli",),
     ("examples",),  # example user code (test-time objectives): nothing imports it
 ]

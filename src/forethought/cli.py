@@ -27,6 +27,7 @@ The loop, one command a step:
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
   forethought train-proposal --model runs/tworoom --out runs/tworoom_proposal   a diffusion action proposal
   forethought adapt --model runs/tworoom --data data/tworoom_weak --out runs/tworoom_adapted   new physics
+  forethought run --model runs/tworoom --memory runs/online --episodes 100 --change-at 20 --change-action-scale 0.3
 
 Run `forethought COMMAND --help` for the options of one command, with examples.
 """
@@ -292,6 +293,19 @@ _LIBRARY_COMMANDS = (
      "forethought.surprise.runner", "run_surprise_plot",
      "draw the surprise timeline of one episode under its frames",
      "Draw the per-frame surprise of a dataset episode or a perturbed episode, with the alarm threshold."),
+    ("scale", "forethought.evaluation.scale_arguments", "add_scale_arguments", "forethought.evaluation.scale_arguments",
+     "run_scale_from_args",
+     "success against planning compute and against wall-clock per decision, per planner configuration",
+     "Inference-time scaling: evaluate planner configurations (eager, KV-cached fp32, bf16, compiled,\n"
+     "speculative) on the same tasks at fixed samples x iterations and at wall-clock budgets per decision\n"
+     "(anytime planning), and plot success against both. Writes scale.json and scale.png."),
+    ("run", "forethought.online.arguments", "add_run_arguments", "forethought.online.runner", "run_from_args",
+     "run the online agent: act, remember, update the model when the world changes",
+     "Act in an environment episode after episode with a trained model: plan toward goal images,\n"
+     "remember every episode (a crash-safe episode store, resumable), watch calibrated surprise with a\n"
+     "CUSUM detector, and fine-tune the predictor on memory when surprise stays high (or on a schedule),\n"
+     "keeping a new version only if held-out prediction error went down. --change-at changes the world\n"
+     "mid-run (env kwargs, motor scale). Prints success per block of episodes; writes summary.json."),
     ("distill", "forethought.speculative.arguments", "add_distill_arguments",
      "forethought.speculative.arguments", "run_distill_from_args",
      "distill a small draft predictor for speculative rollouts",

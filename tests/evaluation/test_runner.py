@@ -139,6 +139,18 @@ def test_draft_rolls_the_candidates_out_speculatively(run_dir, tmp_path):
         run_eval_from_args(_args(*base, "--out", str(tmp_path / "o"), "--draft", str(tmp_path / "other")))
 
 
+def test_decision_budget_reaches_the_agent_and_overruns_are_reported(run_dir, tmp_path, capsys):
+    argv = ("--model", str(run_dir), "--out", str(tmp_path / "rt"), *COMMON, "--no-baseline", "--gif-episodes", "0",
+            "--iterations", "1000", "--decision-ms", "30")
+    assert run_eval_from_args(_args(*argv)) == 0
+    report = json.loads((tmp_path / "rt" / "report.json").read_text())
+    mpc = report["results"]["mpc-cem"]
+    assert mpc["config"]["decision_ms"] == 30 and mpc["config"]["decisions"] > 0
+    assert 0 <= mpc["config"]["overruns"] <= mpc["config"]["decisions"]
+    assert mpc["decision_time_s"]["mean"] < 0.03 + 0.03  # anytime: 1000 iterations would take seconds
+    assert "real-time budget 30 ms per decision" in capsys.readouterr().out
+
+
 def test_cli_options_are_the_config_fields_with_their_defaults(run_dir, tmp_path):
     from forethought.evaluation.arguments import eval_config_from_args
     from forethought.evaluation.config import EvalConfig, MPCConfig

@@ -9,6 +9,13 @@ a plan of ``horizon`` normalized model actions, warm-started from the previous p
 ``receding`` executed model steps; its first ``receding`` model actions are denormalized, split
 into env actions and queued.
 
+Real time (``decision_ms``): each decision gets that many milliseconds of wall clock, counted from
+the observation's arrival in :meth:`MPCAgent.act`. The planner is handed the deadline and iterates
+until it is spent (anytime; at least one iteration). A decision that still overruns is too late for
+the env, which does not wait: the actions taken are the previous plan's next ones (the shifted plan
+the agent keeps as the warm start; the mean action before any plan exists), the late plan becomes
+the next warm start, and the overrun is counted (``overruns`` of ``decisions``).
+
 No peeking, by construction: the agent receives observations (numpy arrays) and a goal
 observation only. It holds no env, and its planner sees nothing but an objective over action
 sequences that closes over the model, the latent history and the goal latent. Success and true
@@ -17,6 +24,7 @@ states exist only in the evaluation code that drives the env.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -29,6 +37,9 @@ from forethought.data.normalization import Normalizer
 from forethought.models.protocols import LatentWorldModel
 from forethought.planning.objectives import LatentGoalObjective, ObjectiveFactory
 from forethought.planning.protocols import Planner, PlanResult
+
+
+RESERVE = 0.05  # fraction of a real-time budget kept for the work after planning
 
 
 class FrameMonitor(Protocol):
@@ -73,6 +84,10 @@ class MPCAgent:
     ``agent.warm_start`` (default ``None``): a :data:`WarmStart` whose plan is the planner's starting plan at
     every decision instead of the shifted previous plan, e.g. a policy's imagined plan
     (:class:`forethought.policies.ImaginationWarmStart`); its time counts in ``decision_times``.
+
+    Set ``agent.decision_ms`` (default ``None``: no budget) to give every decision a real-time budget
+    in milliseconds (module docstring, "Real time"); ``agent.overruns`` of ``agent.decisions`` count
+    the decisions that missed it.
     """
 
     def __init__(self, model: LatentWorldModel, planner: Planner, *, action_space: Any,
@@ -106,6 +121,9 @@ class MPCAgent:
         self.last_result: PlanResult | None = None
         self.monitor = monitor
         self.warm_start: WarmStart | None = None
+        self.decision_ms: float | None = None  # real-time budget per decision (ms); None: none
+        self.decisions = 0  # since construction (resets keep counting)
+        self.overruns = 0  # decisions that missed decision_ms: the previous plan's actions were taken
         self._goal_z: Tensor | None = None
         # State dims the model senses directly (proprioception); the driver passes them with each obs.
         self.proprio_dims: tuple[int, ...] | None = getattr(model.config, "proprio_dims", None)
@@ -168,6 +186,7 @@ class MPCAgent:
         """One env action per episode for the observation ``obs`` (``(B, H, W, C)`` uint8 or one
         ``(H, W, C)``): ``(B, env_action_dim)`` float32 (``(env_action_dim,)`` for one obs).
         ``proprio (B, P)``: the sensed state dims, for a model with proprioception."""
+        t_obs = time.perf_counter()  # a decision's real-time budget runs from here
         if self._goal_z is None:
             raise RuntimeError("call reset(goal_obs) before act(obs)")
         if not isinstance(obs, np.ndarray):
@@ -190,11 +209,21 @@ class MPCAgent:
             self._latents = self._latents[-h:]  # invariant: len(actions) == len(latents) - 1
             self._actions = self._actions[len(self._actions) - len(self._latents) + 1 :]
         if self._queue.shape[1] == 0:
-            self._decide()
+            self._decide(t_obs)
         action, self._queue = self._queue[:, 0], self._queue[:, 1:]
         self._executed.append(action)
         self._steps += 1
         return action[0] if single else action
+
+    def set_goal(self, goal_obs: np.ndarray, goal_proprio: np.ndarray | None = None) -> None:
+        """Change the goal of the running episodes (``(B, H, W, C)`` or one ``(H, W, C)`` uint8),
+        keeping the history and the warm start; the next decision plans toward it."""
+        if self._goal_z is None:
+            raise RuntimeError("call reset(goal_obs) to start episodes; set_goal changes the goal of running ones")
+        z, _ = self._encode(goal_obs, "goal_obs", goal_proprio)
+        if z.shape != self._goal_z.shape:
+            raise ValueError(f"goal_obs has batch {z.shape[0]}, the running episodes {self._goal_z.shape[0]}")
+        self._goal_z = z
 
     def subgoal_images(self) -> np.ndarray | None:
         """What the objective is steering toward now, uint8 ``(B, H, W, C)``, when it says (a
@@ -202,9 +231,12 @@ class MPCAgent:
         view = getattr(self.objective, "subgoal_images", None)
         return view() if callable(view) else None
 
-    def _decide(self) -> None:
-        """Plan from the current history; queue the first ``receding`` model actions as env actions."""
-        t0 = time.perf_counter()
+    def _decide(self, t0: float | None = None) -> None:
+        """Plan from the current history; queue the first ``receding`` model actions as env actions.
+
+        ``t0``: when the observation arrived (``time.perf_counter()``); the budget runs from there.
+        """
+        t0 = time.perf_counter() if t0 is None else t0
         B, H, A, r = self._goal_z.shape[0], self.horizon, self.model.action_dim, self.receding
         z_hist = torch.stack(self._latents, dim=1)  # (B, L, D)
         a_hist = torch.stack(self._actions, dim=1) if self._actions else None  # (B, L-1, A)
@@ -218,17 +250,29 @@ class MPCAgent:
         condition = getattr(self.planner, "condition", None)  # a planner that samples a proposal needs the context
         if condition is not None:
             condition(z_hist, a_hist, self._goal_z)
+        if self.decision_ms is not None and not self.decision_ms > 0:
+            raise ValueError(f"decision_ms must be > 0 milliseconds (or None for no budget), got {self.decision_ms}")
+        budget = None if self.decision_ms is None else self.decision_ms / 1000.0
+        anytime = budget is not None and "deadline" in inspect.signature(self.planner.plan).parameters
+        # The planner stops RESERVE of the budget early: the agent still turns the plan into env actions.
+        extra = {"deadline": t0 + (1.0 - RESERVE) * budget} if anytime else {}
         validate, self.model.validate_inputs = self.model.validate_inputs, False  # inputs built here
         try:
-            result = self.planner.plan(objective, init, self.low, self.high)
+            result = self.planner.plan(objective, init, self.low, self.high, **extra)
         finally:
             self.model.validate_inputs = validate
-        self._plan, self.last_result = result.actions.detach(), result
-        first = self.normalizer.denormalize_action(result.actions[:, :r].detach().float().cpu().numpy())  # (B, r, A)
-        env = first.reshape(B, r * self.frameskip, self.env_action_dim)  # (B, r*k, env_dim), time-major per step
-        self._queue = np.clip(env, self.env_low, self.env_high).astype(np.float32)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+        late = budget is not None and time.perf_counter() - t0 > budget
+        self.decisions += 1
+        self.overruns += int(late)
+        # The env does not wait for a late plan: it gets the previous plan's next actions (the
+        # shifted plan, clamped as planned), and the late plan is kept as the next warm start.
+        executed = init.clamp(self.low, self.high) if late else result.actions.detach()
+        self._plan, self.last_result = result.actions.detach(), result
+        first = self.normalizer.denormalize_action(executed[:, :r].float().cpu().numpy())  # (B, r, A)
+        env = first.reshape(B, r * self.frameskip, self.env_action_dim)  # (B, r*k, env_dim), time-major per step
+        self._queue = np.clip(env, self.env_low, self.env_high).astype(np.float32)
         self.decision_times.append(time.perf_counter() - t0)
 
 

@@ -20,6 +20,7 @@ EVAL_EPILOG = """examples:
                                                   # far goals: subgoals on a graph over the training data's latents
   forethought eval --model runs/tworoom --noise-beta 3 --out reports/smooth  # smooth (colored) CEM samples
   forethought eval --model runs/pusht --skip-solved --out reports/pusht      # drop tasks solved at the start
+  forethought eval --model runs/tworoom --decision-ms 100 --batch 1 --out reports/rt   # 100 ms per decision, anytime
   forethought eval --model runs/tworoom --draft runs/tworoom/draft --epsilon 0.03 --out reports/spec
                                                   # candidates rolled out speculatively (forethought distill)
   forethought eval --model runs/tworoom --planner ssr --proposal runs/tworoom_proposal --samples 256 --out reports/ssr

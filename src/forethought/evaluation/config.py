@@ -85,6 +85,11 @@ class MPCConfig:
     warm_start: str | None = field(default=None, metadata={
         "help": "a policy folder trained through this model (forethought train-policy --method imagination): its "
                 "imagined plan is the planner's starting plan at every decision (CEM evaluates it first)"})
+    decision_ms: float | None = field(default=None, metadata={
+        "help": "real-time budget: wall-clock milliseconds per decision, from the observation to the action. The "
+                "planner iterates until it is spent (anytime, at least one iteration: --iterations is the cap); a "
+                "decision that still overruns is too late, so the previous plan's next action is taken. Overruns "
+                "are reported"})
     seed: int = field(default=0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
@@ -109,6 +114,8 @@ class MPCConfig:
             raise ValueError("--planner proposal executes one proposal sample per decision: drop --samples / --iterations")
         if self.proposal_steps is not None and (self.proposal is None or self.proposal_steps < 1):
             raise ValueError("--proposal-steps needs --proposal and must be >= 1")
+        if self.decision_ms is not None and not self.decision_ms > 0:
+            raise ValueError(f"--decision-ms must be > 0 milliseconds, got {self.decision_ms}")
         if self.noise_beta and self.planner not in SAMPLING_PLANNERS:
             raise ValueError(f"--noise-beta applies to the sampling planners (cem, mppi), not {self.planner!r}")
         if self.objective is not None and (self.state_weights is not None or self.draft is not None
@@ -202,6 +209,7 @@ class MPCConfig:
 
             policy = GoalPolicy.from_pretrained(_policy_dir(self.warm_start), device=device)
             agent.warm_start = ImaginationWarmStart(policy, model, policy_dir=self.warm_start)
+        agent.decision_ms = self.decision_ms
         return agent
 
 

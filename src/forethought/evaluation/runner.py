@@ -238,6 +238,10 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
     results: list[EvalResult] = [evaluate(agent, env_id, env_kwargs, tasks, record=cfg.gif_episodes,
                                           name=name, config=planner_info, **common)]
     subgoal_summary = objective.summary() if mpc.subgoals != "off" and objective is not None else None
+    if mpc.decision_ms is not None and policy is None:  # real-time budget: how often the env did not wait for a plan
+        results[0].config.update(decision_ms=mpc.decision_ms, decisions=agent.decisions, overruns=agent.overruns)
+        notes.append(f"real-time budget {mpc.decision_ms:g} ms per decision: {agent.overruns} of {agent.decisions} "
+                     "decisions overran (the previous plan's next action was taken)")
     if cfg.baseline:
         results.append(evaluate(RandomAgent.for_space(action_space, seed=cfg.seed), env_id, env_kwargs, tasks,
                                 name="random", **common))

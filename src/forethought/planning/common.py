@@ -1,7 +1,9 @@
-"""Shared planner plumbing: input checks, bounds, seeded generators, best-so-far tracking."""
+"""Shared planner plumbing: input checks, bounds, seeded generators, best-so-far tracking, deadlines."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -84,6 +86,32 @@ class Best:
 
     def end_iteration(self) -> None:
         self.trace.append(self.cost.clone())
+
+
+JITTER = 1.2  # iterations of one decision vary by ~10-20% on a shared CPU: stop while the next one surely fits
+
+
+def anytime(iterations: int, deadline: float | None, device: torch.device) -> Iterator[int]:
+    """``range(iterations)``, cut short by a wall-clock ``deadline`` (a ``time.perf_counter()`` value).
+
+    Anytime planning (a real-time budget per decision): after each iteration the loop stops if the
+    next one, estimated to last ``JITTER`` times as long as the one just finished, would end after
+    ``deadline``; the first iteration always runs, so a plan always exists. On a GPU each iteration is synchronized
+    (only when a deadline is given) so that the clock sees the work, not just its launch.
+    """
+    if deadline is None:
+        yield from range(iterations)
+        return
+    sync = device.type == "cuda"
+    last = time.perf_counter()
+    for i in range(iterations):
+        yield i
+        if sync:
+            torch.cuda.synchronize(device)
+        now = time.perf_counter()
+        took, last = now - last, now
+        if now + JITTER * took > deadline:
+            return
 
 
 def score_candidates(objective: Objective, candidates: Tensor) -> Tensor:
@@ -200,8 +228,10 @@ class GaussianSearch(ProposalSampling, Seeded):
         """New ``(mean, std)``, each ``(B, H, A)``, from ``elites (B, K, H, A)`` sorted by ``elite_costs (B, K)``."""
         raise NotImplementedError
 
-    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
-        """See :class:`~forethought.planning.protocols.Planner`."""
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor, *,
+             deadline: float | None = None) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner`; with a ``deadline`` it is anytime
+        (:func:`anytime`): at most ``iterations``, fewer when the wall clock runs out."""
         cfg = self.config
         mean, low, high = check_problem(init, low, high)
         B, H, A = mean.shape
@@ -209,7 +239,7 @@ class GaussianSearch(ProposalSampling, Seeded):
         std = torch.full_like(mean, cfg.init_std)
         best = Best(mean)
         with torch.inference_mode():
-            for it in range(cfg.iterations):
+            for it in anytime(cfg.iterations, deadline, mean.device):
                 if it == 0 and self.proposal is not None:
                     cand = torch.cat([mean[:, None], self.proposal_candidates(cfg.samples - 1, gen, low, high, B, H)], 1)
                 else:
@@ -220,4 +250,4 @@ class GaussianSearch(ProposalSampling, Seeded):
                 top, idx = costs.topk(cfg.elites, dim=1, largest=False)  # (B, K): per episode, never over B
                 elites = torch.gather(cand, 1, idx[:, :, None, None].expand(B, cfg.elites, H, A))
                 mean, std = self.refit(mean, std, elites, top)
-        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * len(best.trace))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_costs, check_problem, gaussian_candidates
+from forethought.planning.common import Best, Seeded, anytime, check_costs, check_problem, gaussian_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -53,8 +53,9 @@ class GradientPlanner(Seeded):
     config_class = GradientConfig
     config: GradientConfig
 
-    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
-        """See :class:`~forethought.planning.protocols.Planner`."""
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor, *,
+             deadline: float | None = None) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner` (anytime with a ``deadline``)."""
         cfg = self.config
         init, low, high = check_problem(init, low, high)
         B = init.shape[0]
@@ -64,7 +65,7 @@ class GradientPlanner(Seeded):
         with torch.inference_mode(False), torch.enable_grad():
             x = start.clone().requires_grad_(True)  # (B, N, H, A), a leaf
             opt = torch.optim.Adam([x], lr=cfg.lr)
-            for _ in range(cfg.iterations):
+            for _ in anytime(cfg.iterations, deadline, init.device):
                 costs = check_costs(objective(x), B, cfg.samples)  # (B, N)
                 best.update(x.detach(), costs.detach())
                 best.end_iteration()
@@ -73,4 +74,4 @@ class GradientPlanner(Seeded):
                 opt.step()
                 with torch.no_grad():
                     x.clamp_(low, high)
-        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * len(best.trace))

@@ -31,7 +31,8 @@ class PlanResult:
     Attributes:
         actions: ``(B, H, A)`` the best sequence found per episode (inside the bounds).
         cost: ``(B,)`` its objective value.
-        trace: ``(iterations, B)`` best cost found so far after each iteration.
+        trace: ``(iterations, B)`` best cost found so far after each iteration that ran (fewer than
+            configured when an anytime planner ran out of time).
         evaluations: candidate sequences evaluated per episode (the budget actually spent;
             a gradient step counts as one evaluation per sequence, its backward pass aside).
     """
@@ -53,7 +54,14 @@ class Planner(Protocol):
     def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
         """Plan from ``init (B, H, A)`` (zeros, the mean normalized action, for a cold start; the
         previous plan shifted by the executed steps for a warm start), with ``low``/``high``
-        ``(A,)`` bounds; returns actions ``(B, H, A)`` with ``low <= a <= high``."""
+        ``(A,)`` bounds; returns actions ``(B, H, A)`` with ``low <= a <= high``.
+
+        Anytime planners (all built-in ones) also take a keyword ``deadline``: a
+        ``time.perf_counter()`` value after which no new iteration starts unless none has run yet
+        (:func:`forethought.planning.common.anytime`); the best plan found so far is returned and
+        ``PlanResult.trace`` has one row per iteration that ran. Agents pass it only when given a
+        real-time budget, so a planner without it still works everywhere else.
+        """
         ...
 
 

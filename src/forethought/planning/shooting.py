@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from forethought.planning.common import Best, Seeded, check_problem, score_candidates
+from forethought.planning.common import Best, Seeded, anytime, check_problem, score_candidates
 from forethought.planning.protocols import Objective, PlanResult
 
 
@@ -41,17 +41,18 @@ class RandomShooting(Seeded):
     config_class = ShootingConfig
     config: ShootingConfig
 
-    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor) -> PlanResult:
-        """See :class:`~forethought.planning.protocols.Planner`."""
+    def plan(self, objective: Objective, init: Tensor, low: Tensor, high: Tensor, *,
+             deadline: float | None = None) -> PlanResult:
+        """See :class:`~forethought.planning.protocols.Planner` (anytime with a ``deadline``)."""
         cfg = self.config
         init, low, high = check_problem(init, low, high)
         B, H, A = init.shape
         gen = self.generator(init.device)
         best = Best(init)
         with torch.inference_mode():
-            for _ in range(cfg.iterations):
+            for _ in anytime(cfg.iterations, deadline, init.device):
                 u = torch.rand((B, cfg.samples - 1, H, A), generator=gen, device=init.device, dtype=init.dtype)
                 cand = torch.cat([best.actions[:, None], low + (high - low) * u], dim=1)
                 best.update(cand, score_candidates(objective, cand))
                 best.end_iteration()
-        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * cfg.iterations)
+        return PlanResult(best.actions.clone(), best.cost.clone(), torch.stack(best.trace), cfg.samples * len(best.trace))

@@ -5,6 +5,8 @@
 >>> scores = surprise_scores(model, obs, actions, cal)        # (B, T-1) whitened 1-step surprise
 >>> alarms = scores > cal.threshold(steps=1)
 >>> agent = MPCAgent(model, planner, action_space=space, monitor=SurpriseMonitor(model, cal))
+>>> detector = CusumDetector(calibrate_cusum(in_distribution_score_streams, target_rate=1e-3))
+>>> changed = detector.update(score)                           # True when surprise has stayed high
 
 Layering: scoring, clips and calibration use only models/data/envs; the monitor plugs into the
 agent through its ``FrameMonitor`` protocol (the agent never imports this package); the OOD and
@@ -32,6 +34,9 @@ _EXPORTS = {
     "SurpriseStop": "forethought.surprise.monitor",
     "stop_on_alarm": "forethought.surprise.monitor",
     "log_and_replan": "forethought.surprise.monitor",
+    "CusumCalibration": "forethought.surprise.cusum",
+    "CusumDetector": "forethought.surprise.cusum",
+    "calibrate_cusum": "forethought.surprise.cusum",
     "make_perturbation": "forethought.surprise.perturbations",
     "paired_clips": "forethought.surprise.perturbations",
     "OODConfig": "forethought.surprise.ood",
