@@ -9,7 +9,7 @@ import torch
 
 from forethought.policies import (DiffusionProposal, ProposalConfig, fit_proposal,
                                   load_proposal, save_proposal)
-from forethought.policies.diffusion import cosine_alpha_bar, ddim_timesteps
+from forethought.models.diffusion import cosine_alpha_bar, ddim_timesteps
 
 F, A, D = 4, 2, 3
 PLUS, MINUS = torch.tensor([0.8, -0.5]), torch.tensor([-0.8, 0.5])

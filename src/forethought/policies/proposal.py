@@ -20,8 +20,6 @@ written atomically like every model folder.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +29,10 @@ import torch
 from torch import Tensor, nn
 
 from forethought._schema import from_json_dict
-from forethought.models.serialization import ModelFolderError, open_model_folder, weights_fingerprint, write_model_folder
-from forethought.policies.denoiser import ConvDenoiser
-from forethought.policies.diffusion import cosine_alpha_bar, ddim_sample, ddpm_loss
+from forethought.models.binding import binding_mismatch
+from forethought.models.denoiser import ConvDenoiser
+from forethought.models.diffusion import cosine_alpha_bar, ddim_sample, ddpm_loss
+from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
 
 PROPOSAL_TYPE = "forethought.ActionProposal"
 PROPOSAL_DIR = "proposal"  # inside the run folder that `forethought train-proposal --out` writes
@@ -188,41 +187,18 @@ class DiffusionProposal(nn.Module):
 
 
 # --------------------------------------------------------------------------- what ties it to a model
-def action_stats_fingerprint(normalization: dict[str, Any] | None) -> str:
-    """SHA-256 of a model's action normalization statistics (``model.normalization["action"]``)."""
-    if not normalization or "action" not in normalization:
-        return ""
-    return hashlib.sha256(json.dumps(normalization["action"], sort_keys=True).encode()).hexdigest()
-
-
-def model_binding(model: Any) -> dict[str, Any]:
-    """The :class:`ProposalConfig` fields that tie a proposal to ``model`` (a WorldModel)."""
-    cfg = model.config
-    return {"action_dim": int(model.action_dim), "latent_dim": int(model.latent_dim),
-            "frameskip": getattr(cfg, "frameskip", None), "env_id": getattr(cfg, "env_id", None),
-            "encoder_fingerprint": weights_fingerprint(model.encoder),
-            "action_stats": action_stats_fingerprint(model.normalization)}
-
-
 def check_proposal_for(proposal: DiffusionProposal, model: Any) -> None:
     """Raise :class:`ProposalMismatchError` unless ``proposal`` was trained for ``model``'s action space
     (action dim, frameskip, env, action statistics) and latents (latent dim, encoder weights)."""
-    cfg, want = proposal.config, model_binding(model)
     fix = ("train a proposal for this model with `forethought train-proposal --model MODEL ...` (a model adapted with "
            "`forethought adapt --only dynamics` keeps its parent's proposals)")
-    space = [(name, getattr(cfg, name), want[name]) for name in ("action_dim", "frameskip", "env_id")
-             if getattr(cfg, name) is not None and want[name] is not None and getattr(cfg, name) != want[name]]
-    if space:
-        diff = ", ".join(f"{n} {a!r} (the model: {b!r})" for n, a, b in space)
-        raise ProposalMismatchError(f"the proposal was trained for another action space: {diff}; {fix}")
-    if cfg.action_stats and want["action_stats"] and cfg.action_stats != want["action_stats"]:
-        raise ProposalMismatchError("the proposal was trained for another action space: the model normalizes actions "
-                                    f"with other statistics (another dataset); {fix}")
-    if cfg.latent_dim != want["latent_dim"] or (cfg.encoder_fingerprint and
-                                                cfg.encoder_fingerprint != want["encoder_fingerprint"]):
-        raise ProposalMismatchError("the proposal is conditioned on another model's latents (encoder fingerprint "
-                                    f"{cfg.encoder_fingerprint[:12]}..., the model's "
-                                    f"{want['encoder_fingerprint'][:12]}...); {fix}")
+    mismatch = binding_mismatch(proposal.config, model)
+    if mismatch is None:
+        return
+    kind, detail = mismatch
+    if kind == "space":
+        raise ProposalMismatchError(f"the proposal was trained for another action space: {detail}; {fix}")
+    raise ProposalMismatchError(f"the proposal is conditioned on another model's latents ({detail}); {fix}")
 
 
 def save_proposal(proposal: DiffusionProposal, path: str | os.PathLike[str]) -> Path:

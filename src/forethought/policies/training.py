@@ -17,13 +17,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from forethought.policies.proposal import PROPOSAL_DIR, DiffusionProposal, ProposalConfig, model_binding, save_proposal
+from forethought.models.binding import model_binding
+from forethought.policies.proposal import PROPOSAL_DIR, DiffusionProposal, ProposalConfig, save_proposal
+from forethought.training.fit import fit_module
+from forethought.training.latents import encode_rows, part_episodes
 
 
 class ChunkDataset(torch.utils.data.Dataset):
@@ -73,46 +75,15 @@ class ProposalObjective(nn.Module):
         return {"loss": self.proposal.loss(batch)}
 
 
-@torch.no_grad()
-def encode_rows(model: Any, store: Any, episodes: list[int], device: torch.device,
-                batch: int = 256) -> tuple[list[Tensor], list[Tensor]]:
-    """Latents of every row ``(rows, D)`` and raw env actions ``(rows - 1, env_A)`` of each episode."""
-    latents, actions = [], []
-    for e in episodes:
-        ep = store.episode(e)
-        obs = torch.as_tensor(np.asarray(ep.obs))
-        if model.config.is_pixels:
-            obs = obs.permute(0, 3, 1, 2)  # (R, H, W, C) -> (R, C, H, W)
-        zs = [model.encode(obs[i : i + batch][None].to(device))[0].float().cpu() for i in range(0, len(obs), batch)]
-        latents.append(torch.cat(zs))
-        actions.append(torch.as_tensor(np.asarray(ep.action[:-1], np.float32)))  # the last row is padding
-    return latents, actions
-
-
 def fit_proposal(proposal: DiffusionProposal, dataset: torch.utils.data.Dataset, out: str | Path, *, steps: int,
                  batch_size: int = 256, lr: float = 1e-3, seed: int = 0, device: str | None = None,
                  progress: bool = True, tensorboard: bool = False, resume: bool = False) -> dict[str, float]:
     """Train ``proposal`` on ``dataset`` with the trainer into the run folder ``out``; returns the last metrics."""
-    from forethought.training.config import TrainConfig
-    from forethought.training.distributed import init_distributed, shutdown
-    from forethought.training.trainer import Trainer
-
-    cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(dataset)), lr=lr,
-                      warmup_steps=min(100, steps // 10), weight_decay=0.0, ckpt_every=max(steps // 4, 1),
-                      log_every=max(1, min(50, steps // 10)), eval_every=0, seed=seed, regularizer="none",
-                      val_fraction=0.0)
-    dist = init_distributed(device)
-    try:
-        if dist.world_size > 1:
-            raise ValueError("forethought train-proposal runs in one process; start it without torchrun")
-        torch.manual_seed(seed)
-        trainer = Trainer(ProposalObjective(proposal), dataset, cfg, out, dist=dist, progress=progress,
-                          tensorboard=tensorboard, meta={"kind": "proposal"})
-        result = trainer.fit(resume=resume)
-    finally:
-        shutdown(dist)
+    metrics = fit_module(ProposalObjective(proposal), dataset, out, steps=steps, batch_size=batch_size, lr=lr,
+                         seed=seed, device=device, progress=progress, tensorboard=tensorboard, resume=resume,
+                         meta={"kind": "proposal"}, command="forethought train-proposal")
     proposal.eval()
-    return result.metrics
+    return metrics
 
 
 def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | None = None, horizon: int = 5,
@@ -132,7 +103,7 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
     from forethought.data.store import EpisodeStore
     from forethought.models import WorldModel
     from forethought.training.distributed import resolve_device
-    from forethought.training.run_folder import RunPaths, read_run_info
+    from forethought.training.run_folder import RunPaths
 
     paths = RunPaths.resolve(model, data)
     if paths.data is None:
@@ -142,16 +113,7 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
     if wm.normalization is None:
         raise ValueError(f"{paths.model}: the model carries no normalization statistics (its action space)")
     store = EpisodeStore.open(paths.data)
-    run_info = read_run_info(paths.run) if paths.run is not None else None
-    same_data = run_info is not None and Path(str(run_info.get("data"))).resolve() == Path(paths.data).resolve()
-    if same_data and run_info.get("train_episodes"):
-        ids, note = [int(i) for i in run_info["train_episodes"]], "the run's training episodes (held-out ones unseen)"
-    else:
-        ids, note = list(range(store.num_episodes)), "every episode of the dataset"
-    if episodes is not None:
-        if not 1 <= episodes <= len(ids):
-            raise ValueError(f"--episodes must be in [1, {len(ids)}] ({note}), got {episodes}")
-        ids = ids[:episodes]
+    ids, note = part_episodes(paths.run, paths.data, store.num_episodes, episodes)
     normalizer = Normalizer.from_dict(wm.normalization)
     latents, raw = encode_rows(wm, store, ids, dev)
     frameskip = getattr(wm.config, "frameskip", None) or max(1, wm.action_dim // raw[0].shape[-1])
