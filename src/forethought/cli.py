@@ -26,6 +26,7 @@ The loop, one command a step:
   forethought surprise-eval --model runs/tworoom --out reports/surprise
   forethought distill --model runs/tworoom/model --data data/tworoom --out runs/tworoom/draft
   forethought train-proposal --model runs/tworoom --out runs/tworoom_proposal   a diffusion action proposal
+  forethought train-dynamics --model runs/tworoom --horizon 10 --out runs/tworoom_dyn   diffusion dynamics
   forethought adapt --model runs/tworoom --data data/tworoom_weak --out runs/tworoom_adapted   new physics
   forethought run --model runs/tworoom --memory runs/online --episodes 100 --change-at 20 --change-action-scale 0.3
 
@@ -239,6 +240,13 @@ _LIBRARY_COMMANDS = (
      "Train a behaviour prior over chunks of model actions, conditioned on the frozen encoder's\n"
      "latents (and a goal latent): DMPC's action proposal, saved apart from the model. Planners\n"
      "sample from it (forethought eval --planner ssr --proposal DIR, or as CEM/MPPI's first population)."),
+    ("train-dynamics", "forethought.training.dynamics_arguments", "add_train_dynamics_arguments",
+     "forethought.training.dynamics_arguments", "run_train_dynamics_from_args",
+     "train a multi-step diffusion dynamics model in a world model's latents (factorized planning)",
+     "Train a denoising diffusion model over the next F latents of a frozen world model, given its\n"
+     "latent history and the F actions: DMPC's multi-step dynamics, saved apart from the model.\n"
+     "Planners roll candidates out with it (forethought eval --dynamics DIR); bench/dynamics_error.py\n"
+     "measures its compounding error against the model's own predictor."),
     ("train-policy", "forethought.policies.config", "add_train_policy_arguments", "forethought.policies.config",
      "run_train_policy_from_args", "train a goal-conditioned policy (GCBC, GCIQL, GCIVL, or through a world model)",
      "Train a goal-conditioned policy that acts in one forward pass: model-free from the reward-free\n"
