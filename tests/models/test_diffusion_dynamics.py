@@ -8,36 +8,13 @@ import pytest
 import torch
 
 from forethought.models.diffusion_dynamics import DiffusionDynamics, DynamicsConfig, load_dynamics, save_dynamics
-from forethought.training.dynamics import DynamicsLoss, WindowDataset
-from forethought.training.fit import fit_module
-
-D, A, F, H = 4, 2, 4, 2
-W = torch.tensor([[0.3, 0.0], [0.0, 0.3], [0.15, -0.15], [0.1, 0.2]])  # z_{t+1} = z_t + W a_t
-
-
-def linear_episodes(n: int, rows: int, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """``n`` episodes of ``rows`` latents moving linearly with uniform random actions in [-1, 1]."""
-    g = torch.Generator().manual_seed(seed)
-    latents, actions = [], []
-    for _ in range(n):
-        a = torch.rand(rows - 1, A, generator=g) * 2 - 1
-        z0 = torch.randn(1, D, generator=g)
-        latents.append(torch.cat([z0, z0 + (a @ W.T).cumsum(0)]))
-        actions.append(a)
-    return latents, actions
+from forethought.training.dynamics import WindowDataset
+from tests.models.linear_toy import A, D, F, H, linear_episodes, train_linear_dynamics
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    torch.manual_seed(0)
-    latents, actions = linear_episodes(64, 12, seed=0)
-    data = WindowDataset(latents, actions, horizon=F, frameskip=1, history=H)
-    dyn = DiffusionDynamics(DynamicsConfig(latent_dim=D, action_dim=A, horizon=F, history=H, width=32, depth=2,
-                                           diffusion_steps=50, sample_steps=5))
-    dyn.set_statistics(*data.statistics())
-    fit_module(DynamicsLoss(dyn), data, tmp_path_factory.mktemp("dyn") / "run", steps=150, batch_size=128, lr=3e-3,
-               progress=False)
-    return dyn
+    return train_linear_dynamics(tmp_path_factory.mktemp("dyn") / "run")
 
 
 def test_windows_follow_the_convention():

@@ -25,6 +25,8 @@ EVAL_EPILOG = """examples:
                                                   # candidates rolled out speculatively (forethought distill)
   forethought eval --model runs/tworoom --planner ssr --proposal runs/tworoom_proposal --samples 256 --out reports/ssr
                                                   # sample-score-rank over a diffusion proposal (train-proposal)
+  forethought eval --model runs/tworoom --dynamics runs/tworoom_dyn --planner ssr --proposal runs/tworoom_proposal \
+      --out reports/dmpc                          # candidates rolled out by diffusion dynamics (train-dynamics)
 
 Start and goal come from held-out episodes of the training run (run.json), the goal --goal-offset
 env steps ahead of the start in the same episode. Every episode runs the full --budget of env

@@ -82,6 +82,12 @@ class MPCConfig:
                 "population of cem / mppi. Refused if trained for another model or action space"})
     proposal_steps: int | None = field(default=None, metadata={
         "help": "with --proposal: denoising (DDIM) steps per sample (default: the proposal's)"})
+    dynamics: str | None = field(default=None, metadata={
+        "help": "a diffusion dynamics folder (forethought train-dynamics): roll the candidates out with it, F steps in "
+                "one denoising pass, instead of the model's predictor (any planner but gradient). Refused if trained "
+                "for another model"})
+    dynamics_steps: int | None = field(default=None, metadata={
+        "help": "with --dynamics: denoising (DDIM) steps per chunk (default: the dynamics')"})
     warm_start: str | None = field(default=None, metadata={
         "help": "a policy folder trained through this model (forethought train-policy --method imagination): its "
                 "imagined plan is the planner's starting plan at every decision (CEM evaluates it first)"})
@@ -122,6 +128,11 @@ class MPCConfig:
                                            or self.cost != "l2" or self.reduce != "sum" or self.terminal_weight):
             raise ValueError("--objective replaces the latent cost: drop --state-weights / --draft / --cost / --reduce / "
                              "--terminal-weight (add the latent distance with --latent-weight)")
+        if self.dynamics_steps is not None and (self.dynamics is None or self.dynamics_steps < 1):
+            raise ValueError("--dynamics-steps needs --dynamics and must be >= 1")
+        if self.dynamics is not None and (self.planner == "gradient" or self.draft is not None or self.compile):
+            raise ValueError("--dynamics samples futures without gradients, in its own network: drop --draft / --compile "
+                             "and use --planner cem, mppi, random or ssr")
         if self.state_weights is not None:
             if isinstance(self.state_weights, str):  # as given on the command line
                 object.__setattr__(self, "state_weights", tuple(parse_json_list(self.state_weights, "--state-weights")))
@@ -154,6 +165,8 @@ class MPCConfig:
             draft = load_draft(self.draft, target=model)  # refuses a draft distilled from another model
             return SpeculativeObjective(model, draft, self.epsilon, self.gamma, self.cost, self.reduce,
                                         self.terminal_weight)
+        if self.dynamics is not None:
+            return self.build_diffusion_objective(model)
         if self.objective is not None:
             from forethought.planning.state_objectives import StateObjective, load_callable
 
@@ -167,6 +180,28 @@ class MPCConfig:
         weights, reduce, latent_weight = self.state_weights, self.reduce, self.latent_weight
         return LatentGoalObjective(model, lambda goal_z: readout_cost(model, goal_z, weights, reduce, latent_weight),
                                    bf16=self.bf16, compile=self.compile)
+
+    def build_diffusion_objective(self, model: LatentWorldModel) -> Any:
+        """``--dynamics``: the objective factory this config describes, its candidates rolled out by the
+        diffusion dynamics (:class:`~forethought.planning.diffusion_dynamics.DiffusionDynamicsObjective`)."""
+        from forethought.models.diffusion_dynamics import load_dynamics
+        from forethought.planning.diffusion_dynamics import DiffusionDynamicsObjective
+
+        device = next(model.parameters()).device
+        dynamics = load_dynamics(self.dynamics, model, device=device)  # refuses dynamics of another model
+        settings = dict(steps=self.dynamics_steps, seed=self.seed, bf16=self.bf16)
+        if self.objective is not None:
+            from forethought.planning.state_objectives import StateObjective, load_callable
+
+            return StateObjective(model, load_callable(self.objective), latent_weight=self.latent_weight,
+                                  dynamics=dynamics, dynamics_settings=settings)
+        if self.state_weights is None:
+            return DiffusionDynamicsObjective(model, dynamics, self.cost, self.reduce, self.terminal_weight, **settings)
+        from forethought.planning.objectives import readout_cost
+
+        weights, reduce, latent_weight = self.state_weights, self.reduce, self.latent_weight
+        return DiffusionDynamicsObjective(model, dynamics, lambda goal_z: readout_cost(model, goal_z, weights, reduce,
+                                                                                      latent_weight), **settings)
 
     def wrap_subgoals(self, objective: Any, model: LatentWorldModel, store: Any, episodes: Any, frameskip: int,
                       device: str) -> Any:

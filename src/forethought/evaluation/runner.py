@@ -142,11 +142,15 @@ def _describe_mpc(mpc: Any, agent: Any, objective: Any, notes: list[str]) -> tup
         info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
     if mpc.draft is not None:
         info["speculative"] = {"draft": mpc.draft, "epsilon": mpc.epsilon, "gamma": mpc.gamma}
+    if mpc.dynamics is not None:
+        info["dynamics"] = {"path": mpc.dynamics, "steps": mpc.dynamics_steps}
+        notes.append(f"candidates rolled out by the diffusion dynamics {mpc.dynamics}, not the model's predictor")
     if mpc.warm_start is not None:
         info["warm_start"] = mpc.warm_start
     if mpc.subgoals != "off":
         info["subgoals"] = objective.describe()
     name = (f"mpc-{mpc.planner}" + ("-warm" if mpc.warm_start is not None else "")
+            + ("+diffusion" if mpc.dynamics is not None else "")
             + ("+subgoals" if mpc.subgoals != "off" else ""))
     planned = objective.inner if mpc.subgoals != "off" else objective  # what the planner scores
     judge = getattr(planned.cost_fn, "success", None) if mpc.objective is not None else None  # the objective's test

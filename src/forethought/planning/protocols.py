@@ -95,3 +95,20 @@ class ConditionedPlanner(Protocol):
     def condition(self, z_hist: Tensor, a_hist: Tensor | None, goal_z: Tensor) -> None:
         """``z_hist (B, L, D)``, ``a_hist (B, L-1, A)`` or ``None``, ``goal_z (B, D)`` of this decision."""
         ...
+
+
+@runtime_checkable
+class CandidateDynamics(Protocol):
+    """How an objective imagines candidates' futures (the dynamics half of DMPC's factorization).
+
+    The world model's predictor, rolled out one step at a time
+    (:class:`forethought.models.fast_rollout.CandidateRollout`, what :class:`LatentGoalObjective
+    <forethought.planning.objectives.LatentGoalObjective>` uses), and a multi-step diffusion model
+    sampling ``F`` steps at once (:class:`forethought.planning.diffusion_dynamics.DiffusionDynamicsObjective`
+    wraps one) both fit it; an objective scores what it returns with any :data:`Cost`.
+    """
+
+    def __call__(self, z_hist: Tensor, actions: Tensor, a_hist: Tensor | None = None) -> Tensor:
+        """``z_hist (B, L, D)``, ``actions (B, N, H, A)`` normalized, ``a_hist (B, L-1, A)`` or ``None``
+        -> imagined latents ``(B, N, H, D)`` (``actions[:, :, 0]`` leaves the last history latent)."""
+        ...

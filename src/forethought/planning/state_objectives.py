@@ -74,14 +74,16 @@ class StateObjective:
     """An :class:`~forethought.planning.objectives.ObjectiveFactory` that scores imagined *state* trajectories.
 
     Candidates are rolled out by the world model exactly as :class:`LatentGoalObjective` does
-    (KV-cached, ``bf16`` / ``compile`` as there); the readout maps every imagined latent to a state,
+    (KV-cached, ``bf16`` / ``compile`` as there), or by ``dynamics`` (diffusion dynamics,
+    :class:`~forethought.planning.diffusion_dynamics.DiffusionDynamicsObjective` with ``dynamics_settings``); the readout maps every imagined latent to a state,
     and ``cost_fn`` (module docstring) scores them. ``latent_weight`` adds that multiple of the summed
     L2 latent distance to the goal image. Holds the readouts of the frames seen since :meth:`reset`
     (``past``); the MPC agent calls ``reset`` at every new batch of episodes.
     """
 
     def __init__(self, model: LatentWorldModel, cost_fn: Callable[..., Tensor], *, latent_weight: float = 0.0,
-                 bf16: bool = False, compile: bool = False) -> None:
+                 bf16: bool = False, compile: bool = False, dynamics: Any = None,
+                 dynamics_settings: dict[str, Any] | None = None) -> None:
         if getattr(model, "readout", None) is None:
             raise ValueError("--objective scores states read from the latents: it needs a model trained with "
                              "--state-weight > 0 (this one has no readout head)")
@@ -96,7 +98,12 @@ class StateObjective:
         params = inspect.signature(cost_fn).parameters
         takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self.context = tuple(k for k in CONTEXT if k in params or takes_all)
-        self._inner = LatentGoalObjective(model, self._make_cost, bf16=bf16, compile=compile)
+        if dynamics is None:
+            self._inner = LatentGoalObjective(model, self._make_cost, bf16=bf16, compile=compile)
+        else:  # candidates imagined by diffusion dynamics (forethought eval --dynamics)
+            from forethought.planning.diffusion_dynamics import DiffusionDynamicsObjective
+
+            self._inner = DiffusionDynamicsObjective(model, dynamics, self._make_cost, **(dynamics_settings or {}))
         self._past: list[Tensor] = []
         self._current: Tensor | None = None
 
