@@ -64,3 +64,47 @@ def test_bad_dynamics_settings_are_refused(runs, tworoom_store, tmp_path, capsys
     assert main(["eval", "--model", str(other), "--dynamics", str(runs / "dyn"), "--out", str(tmp_path / "o"),
                  *COMMON]) == 2
     assert "trained in another model's latents" in capsys.readouterr().err
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "dynamics_error.py"
+    spec = importlib.util.spec_from_file_location("bench_dynamics_error", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_compounding_error_benchmark_runs_and_measures_what_it_says(runs, tworoom_store, tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from forethought.models import WorldModel
+    from forethought.training.latents import encode_rows
+
+    bench = _bench()
+    argv = ["--model", str(runs / "run"), "--dynamics", str(runs / "dyn"), "--horizons", "1", "4", "--episodes", "2",
+            "--out", str(tmp_path / "e.json")]
+    result = bench.main(argv)
+    assert "nmse@4" in capsys.readouterr().out
+    assert json.loads((tmp_path / "e.json").read_text())["methods"] == result["methods"]
+    assert set(result["methods"]) == {"jepa", str(runs / "dyn"), "constant"}
+    diffusion = result["methods"][str(runs / "dyn")]
+    assert (diffusion["F"], diffusion["chunks"]) == (2, 2) and result["starts"] == result["episodes"] == 2
+    for m in result["methods"].values():
+        assert set(m["latent_nmse"]) == set(m["state_error"]) == {"1", "4"}  # TwoRoom stores states: probed
+    # The constant guess, computed here independently: start row 2 (full history of 3 frames, frameskip 1).
+    run = json.loads((runs / "run" / "run.json").read_text())
+    ids = [e for e in run["val_episodes"] if tworoom_store.episode_lengths[e] >= 4][:2]
+    latents, _ = encode_rows(WorldModel.from_pretrained(runs / "run" / "model"), tworoom_store, ids)
+    variance = torch.cat(latents).double().var(0).mean()
+    for j in (1, 4):
+        want = np.mean([float((z[2] - z[2 + j]).double().pow(2).mean() / variance) for z in latents])
+        assert abs(result["methods"]["constant"]["latent_nmse"][str(j)]["mean"] - want) < 1e-6
+    again = bench.main(argv)["methods"]
+    for name, m in result["methods"].items():  # fixed seeds: the same numbers again
+        assert {k: v for k, v in again[name].items() if k != "seconds"} == {k: v for k, v in m.items() if k != "seconds"}
+    with pytest.raises(SystemExit, match="no held-out episode has 400 env steps"):
+        bench.main([*argv[:4], "--horizons", "400", "--out", str(tmp_path / "x.json")])
