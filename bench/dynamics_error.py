@@ -122,9 +122,9 @@ def mean_ci(values: torch.Tensor) -> dict[str, float]:
     return {"mean": float(v.mean()), "ci95": half}
 
 
+@torch.no_grad()
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     paths = RunPaths.resolve(args.model, args.data)
     if paths.data is None:
         raise SystemExit("--data: the model folder has no run.json naming its dataset; pass the dataset")

@@ -37,14 +37,18 @@ class _Block(nn.Module):
         self.conv2 = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
         self.act = nn.Mish()
 
-    def forward(self, h: Tensor, c: Tensor) -> Tensor:
-        scale, shift = self.film(c)[:, :, None].chunk(2, dim=1)  # (B, W, 1) each
+    def forward(self, h: Tensor, c: Tensor, group: int = 1) -> Tensor:
+        film = self.film(c)  # (G, 2W): once per group of `group` sequences
+        if group > 1:
+            film = film.repeat_interleave(group, dim=0)  # (B, 2W)
+        scale, shift = film[:, :, None].chunk(2, dim=1)  # (B, W, 1) each
         y = self.act(self.norm(self.conv1(h)) * (1 + scale) + shift)
         return h + self.conv2(y)
 
 
 class ConvDenoiser(nn.Module):
-    """``forward(x (B, F, C), t (B,), cond (B, K) | None, context (B, F, X) | None) -> eps (B, F, C)``.
+    """``forward(x (B, F, C), t (B,), cond (B, K) | None, context (B, F, X) | None) -> eps (B, F, C)``
+    (or ``x_0``: what it was trained to predict). ``t`` and ``cond`` may be given per group of sequences.
 
     Args:
         action_dim: ``C``, the channels of the denoised sequence (model actions for the proposal).
@@ -71,12 +75,28 @@ class ConvDenoiser(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None, context: Tensor | None = None) -> Tensor:
-        c = self.step_mlp(step_embedding(t, self.width))  # (B, E)
+    def embed_condition(self, cond: Tensor) -> Tensor:
+        """The condition's embedding ``(G, E)`` from ``cond (G, K)``: computed once, reused at every denoising step."""
+        if self.cond_mlp is None:
+            raise ValueError("this denoiser is unconditional")
+        return self.cond_mlp(cond)
+
+    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None, context: Tensor | None = None, *,
+                cond_embedding: Tensor | None = None) -> Tensor:
+        """``x (B, F, C)``; ``t (G,)`` and ``cond (G, K)`` (or its ``cond_embedding (G, E)``) per *group*
+        of ``B / G`` consecutive sequences (``G = B``: one each), so that many candidates sharing a step
+        and a condition pay for its embedding and FiLM once; ``context (B, F, X)``."""
+        B, G = x.shape[0], t.shape[0]
+        if G < 1 or B % G:
+            raise ValueError(f"t must have one step per sequence or per group of sequences: {G} does not divide {B}")
+        steps, inverse = torch.unique(t, return_inverse=True)  # each distinct step embedded once
+        c = self.step_mlp(step_embedding(steps, self.width))[inverse]  # (G, E)
         if self.cond_mlp is not None:
-            if cond is None:
-                raise ValueError(f"this denoiser is conditioned on a ({self.cond_dim},) vector; got none")
-            c = c + self.cond_mlp(cond)
+            if cond_embedding is None:
+                if cond is None:
+                    raise ValueError(f"this denoiser is conditioned on a ({self.cond_dim},) vector; got none")
+                cond_embedding = self.cond_mlp(cond)
+            c = c + cond_embedding
         c = nn.functional.mish(c)
         if self.context_dim:
             if context is None or context.shape[:2] != x.shape[:2] or context.shape[-1] != self.context_dim:
@@ -85,5 +105,5 @@ class ConvDenoiser(nn.Module):
             x = torch.cat([x, context.to(x.dtype)], dim=-1)  # (B, F, C + X)
         h = self.inp(x.transpose(1, 2))  # (B, F, C) -> (B, W, F)
         for block in self.blocks:
-            h = block(h, c)
+            h = block(h, c, B // G)
         return self.out(h).transpose(1, 2)  # (B, F, C)

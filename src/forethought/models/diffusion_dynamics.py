@@ -200,6 +200,12 @@ class DiffusionDynamics(nn.Module):
     def _eps(self, x: Tensor, t: Tensor, cond: tuple[Tensor, Tensor]) -> Tensor:
         return self.denoiser(x, t, cond[0], cond[1])
 
+    def _eps_grouped(self, x: Tensor, t: Tensor, cond: tuple[Tensor, Tensor]) -> Tensor:
+        """Sampling: ``cond = (embedding (G, E), context (M, F, X))``, one embedding per group of ``M / G``
+        sequences; every sequence is at the same step ``t``, so the first ``G`` entries stand for the groups."""
+        embedding, context = cond
+        return self.denoiser(x, t[: embedding.shape[0]], None, context, cond_embedding=embedding)
+
     # ------------------------------------------------------------------ training
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """DDPM loss of a batch of windows: ``hist (B, h, D)``, ``past (B, h-1, A)``, ``mask (B, h)``,
@@ -216,14 +222,15 @@ class DiffusionDynamics(nn.Module):
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def _sample_chunk(self, hist: Tensor, past: Tensor, mask: Tensor, actions: Tensor, noise: Tensor,
-                      steps: int | None, cond: Tensor | None = None) -> Tensor:
-        """One chunk ``(M, F, D)`` of latents after a padded history, for ``actions (M, F, A)`` from ``noise (M, F, D)``."""
-        cond = self._cond(hist, past, mask) if cond is None else cond
-        x0 = ddim_sample(self._eps, tuple(noise.shape), (cond, self._context(actions)), self.alpha_bar,
+    def _sample_chunk(self, last: Tensor, embedding: Tensor, actions: Tensor, noise: Tensor,
+                      steps: int | None) -> Tensor:
+        """One chunk ``(M, F, D)`` of latents after the last history latents ``last (M, 1, D)``, for
+        ``actions (M, F, A)`` from ``noise (M, F, D)``; ``embedding (G, E)``: the condition's embedding
+        per group of ``M / G`` consecutive sequences (:meth:`ConvDenoiser.embed_condition`)."""
+        x0 = ddim_sample(self._eps_grouped, tuple(noise.shape), (embedding, self._context(actions)), self.alpha_bar,
                          steps or self.config.sample_steps, self.delta_low, self.delta_high, device=noise.device,
                          noise=noise, prediction=self.config.prediction)
-        return hist[:, -1:] + x0 * self.delta_std
+        return last + x0 * self.delta_std
 
     @torch.no_grad()
     def rollout(self, z_hist: Tensor, actions: Tensor, a_hist: Tensor | None = None, *,
@@ -250,12 +257,14 @@ class DiffusionDynamics(nn.Module):
         acts = actions.float().reshape(B * N, H, A)
         if chunks * F > H:  # the last chunk's missing actions: the mean action
             acts = torch.cat([acts, acts.new_zeros(B * N, chunks * F - H, A)], dim=1)
-        cond = self._cond(hist, past, mask).repeat_interleave(N, dim=0)  # the first chunk's, once per episode
-        hist, past, mask = (x.repeat_interleave(N, dim=0) for x in (hist, past, mask))
+        embedding = self.denoiser.embed_condition(self._cond(hist, past, mask))  # (B, E): once per episode
+        hist, past, mask = (x.repeat_interleave(N, dim=0) for x in (hist, past, mask))  # (B N, ...), episode-major
         out = []
         for c in range(chunks):
             a = acts[:, c * F : (c + 1) * F]
-            future = self._sample_chunk(hist, past, mask, a, noise[:, c], steps, cond if c == 0 else None)
+            if c > 0:  # later chunks are conditioned on each candidate's own sampled history
+                embedding = self.denoiser.embed_condition(self._cond(hist, past, mask))  # (B N, E)
+            future = self._sample_chunk(hist[:, -1:], embedding, a, noise[:, c], steps)
             out.append(future)
             if c + 1 < chunks:  # the next chunk's history: the last h latents so far
                 h = cfg.history

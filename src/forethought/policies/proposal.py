@@ -177,11 +177,17 @@ class DiffusionProposal(nn.Module):
         B = z.shape[0] if z is not None else int(batch or 1)
         device = z.device if z is not None else next(self.parameters()).device
         cond = self._cond(z, goal_z)
-        if cond is not None:
-            cond = cond.repeat_interleave(n, dim=0)  # (B n, C), episode-major
+        # The condition is embedded once per episode and shared by its n chunks (episode-major), and
+        # every chunk is at the same step: the denoiser's conditioning runs per group, not per chunk.
+        embedding = None if cond is None else self.denoiser.embed_condition(cond)  # (B, E)
+        groups = B if cond is not None else 1
+
+        def denoise(x: Tensor, t: Tensor, emb: Tensor | None) -> Tensor:
+            return self.denoiser(x, t[:groups], None, cond_embedding=emb)
+
         low, high = self._bounds(device)
         F, A = self.config.horizon, self.config.action_dim
-        x = ddim_sample(self.denoiser, (B * n, F, A), cond, self.alpha_bar, steps or self.sample_steps, low, high,
+        x = ddim_sample(denoise, (B * n, F, A), embedding, self.alpha_bar, steps or self.sample_steps, low, high,
                         generator, device)
         return x.view(B, n, F, A)
 
