@@ -55,27 +55,20 @@ class WindowDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def _model_actions(self, e: int, rows: range) -> Tensor:
-        """The model actions leaving each of ``rows`` (``k`` env actions each, concatenated) ``(len, A)``."""
-        a = self.actions[e]
-        return torch.stack([a[r : r + self.k].reshape(-1) for r in rows]) if len(rows) else a.new_zeros(0, a.shape[1] * self.k)
-
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         e, s = (int(v) for v in self.index[i])
-        z, k, h = self.latents[e], self.k, self.h
-        rows = [s - (h - 1 - j) * k for j in range(h)]  # the history frames, oldest first
-        first = next(j for j, r in enumerate(rows) if r >= 0)  # frames before the episode start: padded
-        hist = torch.zeros(h, z.shape[1])
-        hist[first:] = z[rows[first:]]
+        z, a, k, h = self.latents[e], self.actions[e], self.k, self.h
+        n = min(h, s // k + 1)  # history frames inside the episode: rows s - (n-1) k, ..., s
+        first = s - (n - 1) * k
+        hist = z.new_zeros(h, z.shape[1])
+        hist[h - n :] = z[first : s + 1 : k]
         mask = torch.zeros(h)
-        mask[first:] = 1.0
-        A = self.actions[e].shape[1] * k
-        past = torch.zeros(h - 1, A)
-        if h - 1 > first:
-            past[first:] = self._model_actions(e, range(rows[first], s, k))
-        return {"hist": hist, "past": past, "mask": mask,
-                "actions": self._model_actions(e, range(s, s + self.F * k, k)),
-                "future": z[[s + (j + 1) * k for j in range(self.F)]]}
+        mask[h - n :] = 1.0
+        past = a.new_zeros(h - 1, a.shape[1] * k)  # the model actions between the history frames
+        if n > 1:
+            past[h - n :] = a[first:s].reshape(n - 1, -1)  # k consecutive env actions make one model action
+        return {"hist": hist, "past": past, "mask": mask, "actions": a[s : s + self.F * k].reshape(self.F, -1),
+                "future": z[s + k : s + self.F * k + 1 : k]}
 
     def statistics(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Latent mean / std ``(D,)`` over every row, and per step the std ``(F, D)`` of the displacement
