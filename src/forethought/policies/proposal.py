@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from forethought._schema import from_json_dict
-from forethought.models.binding import binding_mismatch
+from forethought.models.binding import action_stats_fingerprint, binding_mismatch, model_binding  # noqa: F401 - re-exported
 from forethought.models.denoiser import ConvDenoiser
 from forethought.models.diffusion import cosine_alpha_bar, ddim_sample, ddpm_loss
 from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
