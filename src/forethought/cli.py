@@ -102,6 +102,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         resume=args.resume,
         repair=args.repair,
         progress=not args.quiet,
+        drop_actions=args.drop_actions,
     )
     print_summary(summary)
     return 0
@@ -123,7 +124,8 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
             "  forethought collect --env forethought/PushT-v0 --policy pusht-expert --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume   # after a crash\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair   # damaged chunks\n"
-            "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id"
+            "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 2000 --drop-actions --out data/tworoom_video"
         ),
         formatter_class=_Formatter,
     )
@@ -145,6 +147,9 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repair", action="store_true",
                    help="with --resume: first re-collect, in place, the episodes whose chunk files are missing or "
                         "corrupt (checked to be bit-identical to what was recorded); see `forethought verify`")
+    p.add_argument("--drop-actions", action="store_true",
+                   help="write an action-free dataset (the policy acts, its actions are not stored: video without "
+                        "labels) for `forethought pretrain`; commands that need actions refuse it")
     p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
 
@@ -245,6 +250,10 @@ _LIBRARY_COMMANDS = (
      "dataset with hindsight goals (gcbc, gciql, gcivl), or only through a frozen world model's\n"
      "imagination (imagination, Dyna). Same encoder architecture, trainer, checkpoints and logs as\n"
      "`train`; evaluate it with `forethought eval --model OUT`."),
+    ("import-video", "forethought.data.video", "add_import_video_arguments", "forethought.data.video",
+     "run_import_video", "import folders of frames (or clips) as an action-free dataset",
+     "Write a folder of image sequences (one subfolder of PNG/JPEG frames per episode) or clips as a\n"
+     "dataset without actions, at a fixed frame rate. `forethought pretrain` learns latent actions from it."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),

@@ -142,6 +142,9 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
     if wm.normalization is None:
         raise ValueError(f"{paths.model}: the model carries no normalization statistics (its action space)")
     store = EpisodeStore.open(paths.data)
+    from forethought.data.errors import require_actions
+
+    require_actions(store, "train-proposal needs action labels")
     run_info = read_run_info(paths.run) if paths.run is not None else None
     same_data = run_info is not None and Path(str(run_info.get("data"))).resolve() == Path(paths.data).resolve()
     if same_data and run_info.get("train_episodes"):

@@ -62,6 +62,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     for NaN/inf values (a `DatasetError` naming the episode and step, unless `drop_bad_episodes`
     leaves those episodes out of the split and the statistics; run.json lists them).
     """
+    from forethought.data.errors import require_actions
     from forethought.data.store import EpisodeStore
     from forethought.data.windows import WindowDataset, split_episodes
     from forethought.data.finite import check_training_data
@@ -73,6 +74,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     dist = init_distributed(device)
     try:
         store = EpisodeStore.open(data)
+        require_actions(store, "train needs action labels (or --init RUN, a pretrained run, and labelled data)")
         dropped = check_training_data(store, verify_data, drop_bad_episodes)  # {} or {"episodes", "reason"}
         skip = set(dropped.get("episodes", ()))
         normalizer = store.stats
