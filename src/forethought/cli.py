@@ -231,6 +231,12 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("pretrain", "forethought.training.latent_arguments", "add_pretrain_arguments", "forethought.training.pretrain",
+     "run_pretrain_from_args", "stage 1 without actions: a world model with latent actions from an inverse model",
+     "Learn a JEPA world model from frames without actions (collect --drop-actions, import-video): the\n"
+     "predictor is conditioned on a latent action inferred from two consecutive latents by an inverse\n"
+     "model through a bottleneck (continuous, or |A| VQ codes). Stage 2 maps real actions into it from a\n"
+     "few labelled episodes: forethought train --init RUN --data LABELLED."),
     ("adapt", "forethought.training.arguments", "add_adapt_arguments", "forethought.training.adapt",
      "run_adapt_from_args",
      "fine-tune a trained world model's dynamics (or everything) on data of a changed system",
