@@ -292,6 +292,13 @@ _LIBRARY_COMMANDS = (
      "same held-out tasks under the eval protocol, time one action of each at batch 1 with 1 and 2\n"
      "threads, and write compare.json and a markdown table with one section per row of the mission's\n"
      "table (cells that cannot be measured say why)."),
+    ("latent-actions", "forethought.evaluation.latent_actions", "add_latent_actions_arguments",
+     "forethought.evaluation.latent_actions", "run_latent_actions_from_args",
+     "how well a pretrained run's latent actions match real actions (probe R², VQ code accuracy, controllability)",
+     "Measure the latent actions of a `forethought pretrain` run against the real actions of a labelled\n"
+     "dataset: a latent -> action map fitted on a few labelled transitions (200) and scored on others\n"
+     "(probe R²; VQ: code -> action majority-mapping accuracy), and controllability (how much the\n"
+     "prediction error rises when the latent actions are shuffled)."),
     ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
      "forethought.surprise.runner", "run_calibrate",
      "fit surprise normalization and alarm thresholds on held-out data",

@@ -6,7 +6,11 @@ forward value is ``e_k``, the gradient passes to ``x`` unchanged (straight-throu
 
     ||sg(x) - e_k||^2  (moves the codes to the inputs)  +  beta ||x - sg(e_k)||^2  (commitment)
 
-keeps inputs and codes together. Codes that no input picks stop learning ("dead codes"); every
+keeps inputs and codes together. The codebook starts as k-means centres of the first training batch's
+inputs (a data-dependent start: random codes far from where the inputs are would all lose to the one
+nearest code, and straight-through learning then maps inputs to codes arbitrarily; measured on
+4-move dots, it is the difference between 50% and 100% code -> move accuracy with the AdaLN
+predictor). Codes that no input picks stop learning ("dead codes"); every
 code's share of the assignments is tracked as an exponential moving average (a buffer, so it is
 checkpointed), and :meth:`VectorQuantizer.reset_dead_codes` moves each code whose share fell below
 ``threshold / K`` onto a random input of the last training batch (Dhariwal et al. 2020, Jukebox).
@@ -49,6 +53,7 @@ class VectorQuantizer(nn.Module):
         self.num_codes, self.dim, self.commitment = int(codes), int(dim), float(commitment)
         self.codebook = nn.Parameter(torch.randn(codes, dim))
         self.register_buffer("usage", torch.full((codes,), 1.0 / codes))  # EMA share of assignments
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))  # k-means start done
         self._last_inputs: Tensor | None = None  # the last training batch's inputs, for resets
 
     def nearest(self, x: Tensor) -> Tensor:
@@ -61,6 +66,8 @@ class VectorQuantizer(nn.Module):
     def forward(self, x: Tensor) -> Quantized:
         if x.shape[-1] != self.dim:
             raise ValueError(f"VectorQuantizer: inputs must be (..., {self.dim}), got {tuple(x.shape)}")
+        if self.training and not bool(self.initialized):
+            self.init_codebook(x.detach().reshape(-1, self.dim))
         codes = self.nearest(x)
         e = self.codebook[codes].to(x.dtype)  # (..., C)
         codebook_loss = F.mse_loss(e.float(), x.detach().float())
@@ -72,6 +79,27 @@ class VectorQuantizer(nn.Module):
                 self._last_inputs = x.detach().reshape(-1, self.dim).float()
         q = x + (e - x).detach()  # straight-through
         return Quantized(q, codes, codebook_loss + self.commitment * commit, commit.detach())
+
+    @torch.no_grad()
+    def init_codebook(self, inputs: Tensor, iterations: int = 10) -> None:
+        """Set the codes to k-means centres of ``inputs (N, C)`` (k-means++ seeding, ``iterations`` Lloyd steps)."""
+        x = inputs.float()
+        if len(x) < self.num_codes:  # too few inputs: repeat them, jittered apart below
+            x = x.repeat(-(-self.num_codes // len(x)), 1)
+        centres = x[torch.randint(len(x), (1,), device=x.device)]
+        for _ in range(1, self.num_codes):  # k-means++: far points are likelier next centres
+            d2 = torch.cdist(x, centres).min(1).values.pow(2)
+            pick = torch.multinomial(d2 / d2.sum() if d2.sum() > 0 else torch.ones_like(d2), 1)
+            centres = torch.cat([centres, x[pick]])
+        for _ in range(iterations):
+            assign = torch.cdist(x, centres).argmin(1)
+            for k in range(self.num_codes):
+                members = x[assign == k]
+                if len(members):
+                    centres[k] = members.mean(0)
+        jitter = 1e-3 * x.std(0, keepdim=True).clamp_min(1e-3) * torch.randn_like(centres)
+        self.codebook.data.copy_((centres + jitter).to(self.codebook.dtype))
+        self.initialized.fill_(True)
 
     @torch.no_grad()
     def reset_dead_codes(self, threshold: float = 0.05) -> int:
