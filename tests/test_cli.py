@@ -11,7 +11,8 @@ import pytest
 
 from forethought.cli import main
 
-COMMANDS = ["envs", "collect", "info", "verify", "import-minari", "export-minari", "train", "eval"]
+COMMANDS = ["envs", "collect", "info", "verify", "import-minari", "export-minari", "train", "eval", "import-video",
+            "pretrain", "latent-actions"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

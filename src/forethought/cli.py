@@ -103,6 +103,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         resume=args.resume,
         repair=args.repair,
         progress=not args.quiet,
+        drop_actions=args.drop_actions,
     )
     print_summary(summary)
     return 0
@@ -124,7 +125,8 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
             "  forethought collect --env forethought/PushT-v0 --policy pusht-expert --episodes 1000 --steps 100 --workers 2 --out data/pusht\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume   # after a crash\n"
             "  forethought collect --env forethought/TwoRoom-v0 --episodes 2000 --out data/tworoom --resume --repair   # damaged chunks\n"
-            "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id"
+            "  forethought collect --env CartPole-v1 --episodes 100 --steps 200 --out data/cartpole             # any gymnasium id\n"
+            "  forethought collect --env forethought/TwoRoom-v0 --policy smooth --episodes 2000 --drop-actions --out data/tworoom_video"
         ),
         formatter_class=_Formatter,
     )
@@ -146,6 +148,9 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repair", action="store_true",
                    help="with --resume: first re-collect, in place, the episodes whose chunk files are missing or "
                         "corrupt (checked to be bit-identical to what was recorded); see `forethought verify`")
+    p.add_argument("--drop-actions", action="store_true",
+                   help="write an action-free dataset (the policy acts, its actions are not stored: video without "
+                        "labels) for `forethought pretrain`; commands that need actions refuse it")
     p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
 
@@ -227,6 +232,12 @@ _LIBRARY_COMMANDS = (
      "latents, the predictor maps (latents, action) to the next latent, and one regularizer\n"
      "(SIGReg by default) keeps the latents from collapsing. Checkpoints are written atomically;\n"
      "--resume continues a killed run exactly. Under torchrun it trains with DDP."),
+    ("pretrain", "forethought.training.latent_arguments", "add_pretrain_arguments", "forethought.training.pretrain",
+     "run_pretrain_from_args", "stage 1 without actions: a world model with latent actions from an inverse model",
+     "Learn a JEPA world model from frames without actions (collect --drop-actions, import-video): the\n"
+     "predictor is conditioned on a latent action inferred from two consecutive latents by an inverse\n"
+     "model through a bottleneck (continuous, or |A| VQ codes). Stage 2 maps real actions into it from a\n"
+     "few labelled episodes: forethought train --init RUN --data LABELLED."),
     ("adapt", "forethought.training.arguments", "add_adapt_arguments", "forethought.training.adapt",
      "run_adapt_from_args",
      "fine-tune a trained world model's dynamics (or everything) on data of a changed system",
@@ -253,6 +264,10 @@ _LIBRARY_COMMANDS = (
      "dataset with hindsight goals (gcbc, gciql, gcivl), or only through a frozen world model's\n"
      "imagination (imagination, Dyna). Same encoder architecture, trainer, checkpoints and logs as\n"
      "`train`; evaluate it with `forethought eval --model OUT`."),
+    ("import-video", "forethought.data.video", "add_import_video_arguments", "forethought.data.video",
+     "run_import_video", "import folders of frames (or clips) as an action-free dataset",
+     "Write a folder of image sequences (one subfolder of PNG/JPEG frames per episode) or clips as a\n"
+     "dataset without actions, at a fixed frame rate. `forethought pretrain` learns latent actions from it."),
     ("info", "forethought.data.arguments", "add_info_arguments", "forethought.data.arguments", "run_info",
      "summarize a dataset",
      "Print what a dataset holds: environment, episodes, steps, spaces, size on disk."),
@@ -285,6 +300,13 @@ _LIBRARY_COMMANDS = (
      "same held-out tasks under the eval protocol, time one action of each at batch 1 with 1 and 2\n"
      "threads, and write compare.json and a markdown table with one section per row of the mission's\n"
      "table (cells that cannot be measured say why)."),
+    ("latent-actions", "forethought.evaluation.latent_actions", "add_latent_actions_arguments",
+     "forethought.evaluation.latent_actions", "run_latent_actions_from_args",
+     "how well a pretrained run's latent actions match real actions (probe R², VQ code accuracy, controllability)",
+     "Measure the latent actions of a `forethought pretrain` run against the real actions of a labelled\n"
+     "dataset: a latent -> action map fitted on a few labelled transitions (200) and scored on others\n"
+     "(probe R²; VQ: code -> action majority-mapping accuracy), and controllability (how much the\n"
+     "prediction error rises when the latent actions are shuffled)."),
     ("surprise-calibrate", "forethought.surprise.arguments", "add_calibrate_arguments",
      "forethought.surprise.runner", "run_calibrate",
      "fit surprise normalization and alarm thresholds on held-out data",

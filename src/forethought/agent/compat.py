@@ -47,6 +47,11 @@ def check_model_env(model: LatentWorldModel, env_id: str, env: Any, *, model_dir
     mismatch overridden with ``force``. Raises :class:`ModelEnvMismatch` otherwise.
     """
     cfg = model.config
+    norm = getattr(model, "normalization", None)
+    if isinstance(norm, dict) and "action" in norm and norm["action"] is None:  # latent actions (stage 1)
+        raise ModelEnvMismatch(f"{model_dir}: the model takes latent actions (it was pretrained without actions, "
+                               "`forethought pretrain`), not the env's; train stage 2 on action-labelled data first: "
+                               f"forethought train --init {Path(model_dir).parent} --data LABELLED --out RUN")
     problems: list[str] = []
     trained_on = getattr(cfg, "env_id", None)
     other_id = trained_on is not None and _bare_id(trained_on) != _bare_id(env_id)

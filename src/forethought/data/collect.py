@@ -33,7 +33,7 @@ from forethought.data.store import DatasetError, EpisodeStore
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _MATCH_KEYS = (
     "env_id", "env_kwargs", "observation_space", "action_space", "state_space",
-    "policy", "seed", "max_steps",
+    "policy", "seed", "max_steps", "drop_actions",
 )  # fmt: skip
 
 
@@ -231,11 +231,15 @@ def collect(
     resume: bool = False,
     repair: bool = False,
     progress: bool = True,
+    drop_actions: bool = False,
 ) -> dict[str, Any]:
     """Collect ``episodes`` episodes of at most ``steps`` env steps into the dataset ``out``.
 
     ``repair=True`` (with ``resume=True``) first re-collects damaged episodes of the existing
-    dataset in place. Returns the summary dict (episodes, env steps, rows, bytes on disk, episodes/s, ...).
+    dataset in place. ``drop_actions=True`` writes an action-free dataset (the policy still acts;
+    its actions are not stored, as in video without labels; ``meta.json`` records
+    ``"drop_actions": true`` and its layout ``has_actions: false``). Returns the summary dict
+    (episodes, env steps, rows, bytes on disk, episodes/s, ...).
     """
     from forethought._progress import progress as progress_bar
 
@@ -266,6 +270,7 @@ def collect(
         "policy": {"name": policy, "kwargs": policy_kwargs},
         "seed": int(seed),
         "max_steps": int(steps),
+        **({"drop_actions": True} if drop_actions else {}),  # absent (not false): older datasets resume
     }
     # Built before the dataset folder, so that bad policy arguments leave nothing behind (workers
     # build their own; this one also checks the arguments for them).
@@ -294,7 +299,7 @@ def collect(
             meta=_jsonable(meta),
             obs_shape=env.observation_space.shape,
             obs_dtype=env.observation_space.dtype,
-            action_dim=int(env.action_space.shape[0]),
+            action_dim=0 if drop_actions else int(env.action_space.shape[0]),
             state_dim=None if state is None else int(state.size),
         )
     start = store.num_episodes
@@ -309,7 +314,7 @@ def collect(
                       disable=not progress) as bar:
         indices = range(start, episodes)
         for ep in _episodes_in_order(indices, workers, init_args, env, pol, seed, steps):
-            store.append_episode(ep)
+            store.append_episode(ep.without_actions() if drop_actions else ep)
             bar.update(1)
     elapsed = time.perf_counter() - t0
     if workers == 1:

@@ -22,7 +22,8 @@ class Episode:
 
     Attributes:
         obs: ``(T+1, *obs_shape)``: ``obs[t]`` is seen before ``action[t]``; ``obs[T]`` is final.
-        action: ``(T+1, A)`` float: env actions; ``action[T]`` is the zero padding row.
+        action: ``(T+1, A)`` float: env actions; ``action[T]`` is the zero padding row. ``A = 0``
+            (shape ``(T+1, 0)``) for an episode without actions (action-free video).
         reward: ``(T+1,)`` float: ``reward[t]`` from ``step(action[t])``; ``reward[T] = 0``.
         terminated: ``(T+1,)`` bool; False on the last row.
         truncated: ``(T+1,)`` bool; False on the last row.
@@ -104,6 +105,16 @@ class Episode:
         )
 
     @property
+    def has_actions(self) -> bool:
+        """False for an action-free episode (``action`` of shape ``(T+1, 0)``)."""
+        return int(self.action.shape[1]) > 0
+
+    def without_actions(self) -> Episode:
+        """The same episode with no actions (``action`` of shape ``(T+1, 0)``), for action-free datasets."""
+        return Episode(obs=self.obs, action=np.zeros((self.obs.shape[0], 0), np.float32), reward=self.reward,
+                       terminated=self.terminated, truncated=self.truncated, state=self.state, seed=self.seed)
+
+    @property
     def num_steps(self) -> int:
         """``T``, the number of env steps (the episode has ``T + 1`` rows)."""
         return int(self.obs.shape[0]) - 1
@@ -130,6 +141,9 @@ class Episode:
         if self.obs.dtype != np.dtype(lay["obs_dtype"]):
             raise DatasetError(f"{where}: obs dtype is {self.obs.dtype}, the dataset stores "
                                f"{np.dtype(lay['obs_dtype'])}")
+        if lay.get("has_actions", True) is False and self.has_actions:
+            raise DatasetError(f"{where}: the episode has actions but the dataset is action-free (it stores none); "
+                               "append episode.without_actions()")
         if self.action.shape[1] != lay["action_dim"]:
             raise DatasetError(f"{where}: action has dimension {self.action.shape[1]}, the dataset stores "
                                f"{lay['action_dim']}")

@@ -21,6 +21,24 @@ class DatasetError(ValueError):
     """A folder that is not a (readable) Forethought dataset, or bad data for one."""
 
 
+class ActionFreeError(DatasetError):
+    """A command that needs action labels was given an action-free dataset."""
+
+
+def action_free_error(path: Any, what: str) -> ActionFreeError:
+    """The error for an action-free dataset at ``path`` where ``what`` (e.g. "train needs action labels")."""
+    return ActionFreeError(
+        f"{path}: the dataset has no actions (collected with --drop-actions or imported from video), and {what}. "
+        f"Pretrain on it without actions (forethought pretrain --data {path} --out RUN), then train on "
+        "action-labelled episodes from that run (forethought train --init RUN --data LABELLED)")
+
+
+def require_actions(store: Any, what: str) -> None:
+    """Raise :class:`ActionFreeError` unless the :class:`~forethought.data.store.EpisodeStore` ``store`` has actions."""
+    if not store.has_actions:
+        raise action_free_error(store.path, what)
+
+
 @dataclass(frozen=True)
 class Damage:
     """One damaged file of a dataset.

@@ -280,7 +280,7 @@ def find_damage(store: EpisodeStore, full: bool = False, *, ignore_log: bool = F
     if damage:
         return damage, VerifyReport(store.path, full, store.num_episodes, len(sizes), 0)
     rec = ChecksumRecord() if ignore_log else ChecksumRecord.load(store)
-    report = VerifyReport(store.path, full, store.num_episodes, len(sizes), len(rec.hashes.get("action", {})))
+    report = VerifyReport(store.path, full, store.num_episodes, len(sizes), len(rec.hashes.get("obs", {})))
     if damage := _index_vs_record(store, rec):
         return damage, report
     for name in (n for n in ROW_KEYS + INDEX_KEYS if n in store.array_names):

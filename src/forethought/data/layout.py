@@ -50,13 +50,16 @@ def obs_chunk_rows(obs_shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 def create_arrays(group: Any, obs_shape: tuple[int, ...], obs_dtype: np.dtype, action_dim: int,
                   state_dim: int | None) -> dict[str, Any]:
-    """Create the empty arrays of a dataset in the zarr ``group``; returns ``meta.json``'s ``layout``."""
+    """Create the empty arrays of a dataset in the zarr ``group``; returns ``meta.json``'s ``layout``.
+
+    ``action_dim=0`` makes an action-free dataset (video without action labels): no ``action``
+    array, and ``layout["has_actions"]`` is false so that readers know.
+    """
     from zarr.codecs import BloscCodec, ZstdCodec
 
     obs_rows = obs_chunk_rows(obs_shape, obs_dtype)
     specs: dict[str, tuple[tuple[int, ...], Any, int]] = {
         "obs": (obs_shape, obs_dtype, obs_rows),
-        "action": ((int(action_dim),), np.float32, 4096),
         "reward": ((), np.float64, 4096),
         "terminated": ((), np.bool_, 4096),
         "truncated": ((), np.bool_, 4096),
@@ -64,6 +67,8 @@ def create_arrays(group: Any, obs_shape: tuple[int, ...], obs_dtype: np.dtype, a
         "episode_steps": ((), np.int64, 4096),
         "episode_seed": ((), np.int64, 4096),
     }
+    if action_dim > 0:
+        specs["action"] = ((int(action_dim),), np.float32, 4096)
     if state_dim is not None:
         # float64: stored states are exactly what set_state() gets back at evaluation.
         specs["state"] = ((int(state_dim),), np.float64, 4096)
@@ -81,6 +86,7 @@ def create_arrays(group: Any, obs_shape: tuple[int, ...], obs_dtype: np.dtype, a
         "obs_shape": list(obs_shape),
         "obs_dtype": obs_dtype.str,
         "action_dim": int(action_dim),
+        "has_actions": action_dim > 0,
         "state_dim": None if state_dim is None else int(state_dim),
         "obs_chunk_rows": obs_rows,
     }
@@ -118,7 +124,13 @@ def check_folder(path: Path) -> dict[str, Any]:
     return meta
 
 
-def check_arrays(path: Path, group: Any) -> None:
-    missing_arrays = [k for k in ("obs", "action", "reward") + INDEX_KEYS if k not in group]
+def has_actions(meta: dict[str, Any]) -> bool:
+    """Whether a dataset's ``meta.json`` says it stores actions (datasets written before the key do)."""
+    return (meta.get("layout") or {}).get("has_actions", True) is not False
+
+
+def check_arrays(path: Path, group: Any, meta: dict[str, Any] | None = None) -> None:
+    needed = ("obs", "action", "reward") if meta is None or has_actions(meta) else ("obs", "reward")
+    missing_arrays = [k for k in needed + INDEX_KEYS if k not in group]
     if missing_arrays:
         raise DatasetError(f"{path} is not a Forethought dataset: missing arrays {missing_arrays}")

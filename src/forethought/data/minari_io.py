@@ -129,6 +129,9 @@ def export_minari(
     from forethought._progress import progress as progress_bar
 
     store = EpisodeStore.open(dataset)
+    if not store.has_actions:
+        raise ValueError(f"{dataset}: the dataset has no actions (collected with --drop-actions or imported from "
+                         "video), and a Minari dataset needs an action space; export a dataset with actions")
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new folder for the Minari export.")

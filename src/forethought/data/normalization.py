@@ -127,19 +127,29 @@ class Normalizer:
 
     Accepts numpy arrays or torch tensors of shape ``(..., A)`` (env actions) or ``(..., k*A)``
     (frameskip-concatenated model actions); returns the same type, dtype and device.
+    ``action`` is None for an action-free dataset (and for a model pretrained on one, whose actions
+    are latent): normalizing an action then raises a ValueError that says so.
     """
 
-    def __init__(self, action: NormStats, state: NormStats | None = None) -> None:
+    def __init__(self, action: NormStats | None, state: NormStats | None = None) -> None:
         self.action = action
         self.state = state
 
     def normalize_action(self, a: ArrayT) -> ArrayT:
-        mean, std = _tiled(self.action, a, "action")
+        mean, std = _tiled(self._action_stats(), a, "action")
         return (a - mean) / std
 
     def denormalize_action(self, a: ArrayT) -> ArrayT:
-        mean, std = _tiled(self.action, a, "action")
+        mean, std = _tiled(self._action_stats(), a, "action")
         return a * std + mean
+
+    def _action_stats(self) -> NormStats:
+        if self.action is None:
+            raise ValueError("these normalization statistics have no action statistics: they come from an "
+                             "action-free dataset or a model pretrained without actions (forethought pretrain), "
+                             "whose actions are latent. Train on action-labelled data first (forethought train "
+                             "--init RUN --data LABELLED)")
+        return self.action
 
     def normalize_state(self, s: ArrayT) -> ArrayT:
         mean, std = _tiled(self._state_stats(), s, "state")
@@ -157,7 +167,7 @@ class Normalizer:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; the format of ``stats.json`` and of the copy inside checkpoints."""
         return {
-            "action": self.action.to_dict(),
+            "action": None if self.action is None else self.action.to_dict(),
             "state": None if self.state is None else self.state.to_dict(),
         }
 
@@ -165,9 +175,9 @@ class Normalizer:
     def from_dict(cls, d: dict[str, Any]) -> Normalizer:
         if "action" not in d:
             raise ValueError("Normalizer dict needs an 'action' entry (see Normalizer.to_dict)")
-        state = d.get("state")
+        state, action = d.get("state"), d["action"]
         return cls(
-            action=NormStats.from_dict(d["action"]),
+            action=None if action is None else NormStats.from_dict(action),
             state=None if state is None else NormStats.from_dict(state),
         )
 
@@ -176,4 +186,5 @@ class Normalizer:
 
     def __repr__(self) -> str:
         s = "None" if self.state is None else f"dim={self.state.dim}"
-        return f"Normalizer(action dim={self.action.dim}, state {s})"
+        a = "None" if self.action is None else f"dim={self.action.dim}"
+        return f"Normalizer(action {a}, state {s})"

@@ -3,7 +3,8 @@
 Layout of a dataset folder (docs/conventions.md, "Episode store")::
 
     zarr.json                        zarr group
-    obs/ action/ reward/             per-row arrays, chunked along time, zstd compressed
+    obs/ [action/] reward/           per-row arrays, chunked along time, zstd compressed (no action/ in
+                                     an action-free dataset: meta.json's layout says has_actions false)
     terminated/ truncated/ [state/]
     episode_start/ episode_steps/    the episode index: first row and env steps T of each episode
     episode_seed/                    the seed of each episode (-1 when unknown)
@@ -99,15 +100,20 @@ class EpisodeStore:
         action_dim: int,
         state_dim: int | None,
     ) -> EpisodeStore:
-        """Create an empty dataset at ``path`` (which must not exist or be an empty folder)."""
+        """Create an empty dataset at ``path`` (which must not exist or be an empty folder).
+
+        ``action_dim=0`` creates an action-free dataset (frames without action labels, e.g. video):
+        it has no ``action`` array and takes episodes whose ``action`` is ``(T+1, 0)``.
+        """
         import zarr
 
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise DatasetError(f"cannot create a dataset at {path}: it exists and is not empty")
         obs_shape, obs_dtype = tuple(int(d) for d in obs_shape), np.dtype(obs_dtype)
-        if action_dim < 1 or (state_dim is not None and state_dim < 1):
-            raise DatasetError(f"action_dim and state_dim must be >= 1, got {action_dim}, {state_dim}")
+        if action_dim < 0 or (state_dim is not None and state_dim < 1):
+            raise DatasetError(f"action_dim must be >= 0 (0: no actions) and state_dim >= 1, got {action_dim}, "
+                               f"{state_dim}")
         path.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(path), mode="w")
         layout = create_arrays(group, obs_shape, obs_dtype, action_dim, state_dim)
@@ -128,7 +134,7 @@ class EpisodeStore:
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
         path = Path(path)
-        check_folder(path)
+        meta = check_folder(path)
         lock_fd = None
         if mode == "a":
             lock_fd = os.open(path / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -138,7 +144,7 @@ class EpisodeStore:
                 os.close(lock_fd)
                 raise DatasetError(f"{path} is being written by another process") from None
         group = zarr.open_group(str(path), mode="r+" if mode == "a" else "r")
-        check_arrays(path, group)
+        check_arrays(path, group, meta)
         try:
             store = cls(path, group, mode, lock_fd, check)
             if check:
@@ -205,6 +211,11 @@ class EpisodeStore:
         return "state" in self._arrays
 
     @property
+    def has_actions(self) -> bool:
+        """False for an action-free dataset (collected with ``--drop-actions`` or imported from video)."""
+        return "action" in self._arrays
+
+    @property
     def num_episodes(self) -> int:
         return self._num_episodes
 
@@ -254,7 +265,7 @@ class EpisodeStore:
         a = self._arrays
         return Episode(
             obs=a["obs"][rows],
-            action=a["action"][rows],
+            action=a["action"][rows] if self.has_actions else np.zeros((t + 1, 0), np.float32),
             reward=a["reward"][rows],
             terminated=a["terminated"][rows],
             truncated=a["truncated"][rows],
@@ -300,7 +311,8 @@ class EpisodeStore:
         a = self._arrays
         cat = lambda name, dtype: np.concatenate([np.asarray(getattr(e, name), dtype) for e in episodes])  # noqa: E731
         a["obs"][r0:r1] = cat("obs", a["obs"].dtype)
-        a["action"][r0:r1] = cat("action", np.float32)
+        if self.has_actions:
+            a["action"][r0:r1] = cat("action", np.float32)
         a["reward"][r0:r1] = cat("reward", np.float64)
         a["terminated"][r0:r1] = cat("terminated", np.bool_)
         a["truncated"][r0:r1] = cat("truncated", np.bool_)
@@ -353,14 +365,17 @@ class EpisodeStore:
         """Fit normalization statistics on all committed data (or on ``episodes`` only).
 
         Actions exclude the padding rows (their zeros are not actions); states use every row,
-        the final state of an episode being a real state.
+        the final state of an episode being a real state. An action-free dataset has no action
+        statistics (``Normalizer.action`` is None).
         """
         if self._num_episodes == 0 or (episodes is not None and len(episodes) == 0):
             raise DatasetError(f"{self.path} has no episodes to compute statistics from")
         n = self._num_rows
         rows = np.ones(n, bool) if episodes is None else self.row_mask(episodes)
-        action = np.asarray(self._arrays["action"][:n])[rows & ~self.padding_mask()]
         state = NormStats.fit(np.asarray(self._arrays["state"][:n])[rows]) if self.has_state else None
+        if not self.has_actions:
+            return Normalizer(action=None, state=state)
+        action = np.asarray(self._arrays["action"][:n])[rows & ~self.padding_mask()]
         return Normalizer(action=NormStats.fit(action), state=state)
 
     def save_stats(self, normalizer: Normalizer | None = None) -> Normalizer:
@@ -390,6 +405,7 @@ class EpisodeStore:
             "mean_episode_steps": float(lengths.mean()) if len(lengths) else 0.0,
             "bytes_on_disk": self.bytes_on_disk(),
             "has_state": self.has_state,
+            "has_actions": self.has_actions,
             "has_stats": (self.path / "stats.json").is_file(),
         }
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forethought.data.errors import action_free_error
 from forethought.data.store import EpisodeStore
 
 _ALL_KEYS = ("obs", "action", "state")
@@ -42,7 +43,8 @@ class WindowDataset(torch.utils.data.Dataset):
         history, horizon: ``h >= 1`` context frames and ``H >= 1`` predicted frames.
         frameskip: ``k >= 1`` env steps per model step.
         episodes: episode ids to draw windows from (e.g. a train split); default all.
-        keys: subset of ``("obs", "action", "state")``; default all that the dataset has.
+        keys: subset of ``("obs", "action", "state")``; default all that the dataset has (an
+            action-free dataset has no ``action``: asking for it raises a ValueError that says what to do).
         in_memory: also load pixel observations into RAM (low-dim arrays always are).
     """
 
@@ -66,15 +68,18 @@ class WindowDataset(torch.utils.data.Dataset):
         self.span = (self.window - 1) * self.frameskip  # rows from first to last frame
 
         if keys is None:
-            keys = tuple(k for k in _ALL_KEYS if k != "state" or store.has_state)
+            keys = tuple(k for k in _ALL_KEYS if (k != "state" or store.has_state)
+                         and (k != "action" or store.has_actions))
         unknown = set(keys) - set(_ALL_KEYS)
         if unknown:
             raise ValueError(f"WindowDataset: unknown keys {sorted(unknown)}; choose from {_ALL_KEYS}")
         if "state" in keys and not store.has_state:
             raise ValueError(f"WindowDataset: key 'state' requested but {self.path} stores no state")
+        if "action" in keys and not store.has_actions:
+            raise action_free_error(self.path, "this needs action labels")
         self.keys = tuple(keys)
         self.pixels = len(store.layout["obs_shape"]) == 3
-        self.action_dim = int(store.layout["action_dim"])
+        self.action_dim = int(store.layout["action_dim"]) if store.has_actions else 0
 
         n = store.num_episodes
         ids = np.arange(n) if episodes is None else np.asarray(episodes, dtype=np.int64).reshape(-1)

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from forethought.envs.distractor import Distractor
 from forethought.envs.multi_room import MultiRoomEnv
 from forethought.envs.rooms import Door, RoomGrid
 
@@ -42,6 +45,8 @@ class TwoRoomEnv(MultiRoomEnv):
         max_step: largest displacement per step.
         agent_radius: radius `r` of the agent disc.
         success_radius: goal distance that counts as success (default `L / 16`).
+        distractor: also show a cyan blob that wanders on its own, independent of the actions
+            (`forethought.envs.distractor`): not part of the state, drawn under the agent.
         render_mode: `"rgb_array"` or None.
     """
 
@@ -58,6 +63,7 @@ class TwoRoomEnv(MultiRoomEnv):
         agent_radius: float = 3.0,
         success_radius: float | None = None,
         motor_gain: float | tuple[float, float] = (1.0, 1.0),
+        distractor: bool = False,
         render_mode: str | None = None,
     ) -> None:
         L = float(arena_size)
@@ -72,6 +78,9 @@ class TwoRoomEnv(MultiRoomEnv):
         self._setup(image_size, self._grid(L, float(wall_thickness)), arena_size, wall_thickness, max_step,
                     agent_radius, success_radius, 0, render_mode)
         self.set_physics(motor_gain=motor_gain)
+        if not isinstance(distractor, (bool, np.bool_)):
+            raise TypeError(f"TwoRoom: distractor must be true or false, got {distractor!r}")
+        self._blob = Distractor(self.arena_size) if distractor else None
 
     def _grid(self, arena_size: float, wall_thickness: float) -> RoomGrid:
         """The current walls: one room without the wall, else two with one door (width 0: closed)."""
@@ -113,4 +122,25 @@ class TwoRoomEnv(MultiRoomEnv):
         if (self.door_center, self.door_width, self.wall) != self._default_layout:  # undo set_layout
             self.door_center, self.door_width, self.wall = self._default_layout
             self._set_rooms(self._grid(self.arena_size, self.wall_thickness))
-        return super().reset(seed=seed, options=options)
+        obs, info = super().reset(seed=seed, options=options)
+        if self._blob is None:
+            return obs, info
+        self._blob.reset(self.np_random)  # after start and goal: they are the same as without the blob
+        return self.render_state(self._pos), info
+
+    def step(self, action: np.ndarray):
+        if self._blob is not None:
+            self._blob.step()  # before the parent renders the new observation
+        return super().step(action)
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        """As `MultiRoomEnv.render_state`, with the distractor (where it is now) under the agent."""
+        if self._blob is None:
+            return super().render_state(state)
+        floor, floor_u8 = self._background, self._background_u8
+        try:
+            self._background_u8 = self._blob.draw(floor_u8.copy(), self._scale, self._centres)
+            self._background = self._background_u8.astype(np.float32)
+            return super().render_state(state)
+        finally:
+            self._background, self._background_u8 = floor, floor_u8

@@ -15,6 +15,7 @@ from forethought.models.predictors import (
     TransformerPredictor,
     build_predictor,
 )
+from forethought.models.latent_actions import InverseModel, LatentActionConfig
 from forethought.models.protocols import LatentWorldModel
 from forethought.models.rollout import autoregressive_rollout, rollout_candidates
 from forethought.models.serialization import ModelFolderError
@@ -26,6 +27,8 @@ __all__ = [
     "DecoderConfig",
     "Encoder",
     "EncoderConfig",
+    "InverseModel",
+    "LatentActionConfig",
     "LatentWorldModel",
     "MLPPredictor",
     "ModelFolderError",

@@ -74,6 +74,9 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
     else:
         data = cfg.data
     store = EpisodeStore.open(data)
+    from forethought.data.errors import require_actions
+
+    require_actions(store, "train-policy needs action labels")
     check_training_data(store, "cheap", False)
     if world_model is not None and world_model.normalization is not None:
         from forethought.data.normalization import Normalizer

@@ -113,6 +113,9 @@ def train_proposal(model: str | Path, out: str | Path, *, data: str | Path | Non
     if wm.normalization is None:
         raise ValueError(f"{paths.model}: the model carries no normalization statistics (its action space)")
     store = EpisodeStore.open(paths.data)
+    from forethought.data.errors import require_actions
+
+    require_actions(store, "train-proposal needs action labels")
     ids, note = part_episodes(paths.run, paths.data, store.num_episodes, episodes)
     normalizer = Normalizer.from_dict(wm.normalization)
     latents, raw = encode_rows(wm, store, ids, dev)

@@ -98,6 +98,9 @@ def encode_dataset(model: Any, data: str | os.PathLike[str], episodes: int, seed
     from forethought.data.windows import WindowDataset
 
     store = EpisodeStore.open(data)
+    from forethought.data.errors import require_actions
+
+    require_actions(store, "distill needs action labels")
     env_a = int(store.layout["action_dim"])
     if model.action_dim % env_a:
         raise ValueError(f"model action dim {model.action_dim} is not a multiple of the dataset's {env_a}")

@@ -20,6 +20,8 @@ _EXPORTS = {
     "latest_checkpoint": "forethought.training.checkpoint",
     "list_checkpoints": "forethought.training.checkpoint",
     "TrainConfig": "forethought.training.config",
+    "pretrain": "forethought.training.pretrain",
+    "train_from_init": "forethought.training.stage2",
     "read_metrics": "forethought.training.logging",
     "RunPaths": "forethought.training.run_folder",
     "held_out_episodes": "forethought.training.run_folder",

@@ -73,6 +73,7 @@ def adapt(model: str | Path, data: str | Path, out: str | Path, *, only: str = "
     """
     import torch
 
+    from forethought.data.errors import require_actions
     from forethought.data.finite import check_training_data
     from forethought.data.normalization import Normalizer
     from forethought.data.store import EpisodeStore
@@ -92,6 +93,7 @@ def adapt(model: str | Path, data: str | Path, out: str | Path, *, only: str = "
         raise ValueError(f"{paths.model}: the model carries no normalization statistics; adapt needs the ones it was "
                          "trained with (retrain it with `forethought train`)")
     store = EpisodeStore.open(data)
+    require_actions(store, "adapt needs action labels")
     env_id, model_env = store.meta.get("env_id"), getattr(parent.config, "env_id", None)
     if model_env is not None and env_id != model_env and not force:
         raise ValueError(f"{data}: holds episodes of {env_id!r}, the model was trained on {model_env!r}. Collect play "

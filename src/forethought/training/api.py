@@ -48,7 +48,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
           steps: int | None = None, resume: bool = False, device: str | None = None, progress: bool = True,
           tensorboard: bool = True, model_overrides: dict[str, Any] | None = None,
           on_step: StepCallback | None = None, verify_data: str = "cheap", drop_bad_episodes: bool = False,
-          **overrides: Any) -> Path:
+          episodes: int | None = None, **overrides: Any) -> Path:
     """Train a world model on the dataset folder `data` into the run folder `out`; returns `<out>/model`.
 
     `preset` picks both the model (`WorldModelConfig.preset`) and the training settings
@@ -60,8 +60,10 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     The dataset is checked first (`verify_data`: "cheap" = every chunk file present with its recorded
     size, "full" = every byte against its checksums; `DatasetCorruptError` names a damaged file), then
     for NaN/inf values (a `DatasetError` naming the episode and step, unless `drop_bad_episodes`
-    leaves those episodes out of the split and the statistics; run.json lists them).
+    leaves those episodes out of the split and the statistics; run.json lists them). ``episodes``
+    trains on the first N episodes only (split, statistics and all; a labelled-data curve).
     """
+    from forethought.data.errors import require_actions
     from forethought.data.store import EpisodeStore
     from forethought.data.windows import WindowDataset, split_episodes
     from forethought.data.finite import check_training_data
@@ -73,8 +75,12 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
     dist = init_distributed(device)
     try:
         store = EpisodeStore.open(data)
+        require_actions(store, "train needs action labels (or --init RUN, a pretrained run, and labelled data)")
         dropped = check_training_data(store, verify_data, drop_bad_episodes)  # {} or {"episodes", "reason"}
-        skip = set(dropped.get("episodes", ()))
+        n = store.num_episodes if episodes is None else int(episodes)
+        if not 1 <= n <= store.num_episodes:
+            raise ValueError(f"--episodes: must be in [1, {store.num_episodes}] (the episodes of {data}), got {episodes}")
+        skip = set(dropped.get("episodes", ())) | set(range(n, store.num_episodes))
         normalizer = store.stats
         if skip:  # stats.json may include them: fit on what is trained on
             normalizer = store.compute_stats(episodes=sorted(set(range(store.num_episodes)) - skip))
@@ -82,7 +88,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             warnings.warn(f"{data} has no stats.json; fitting normalization statistics on the whole dataset now",
                           stacklevel=2)
             normalizer = store.compute_stats()
-        train_ids, val_ids = split_episodes(store.num_episodes, cfg.val_fraction, seed=cfg.seed)
+        train_ids, val_ids = split_episodes(n, cfg.val_fraction, seed=cfg.seed)
         train_ids, val_ids = [i for i in train_ids if i not in skip], [i for i in val_ids if i not in skip]
         readout: dict[str, Any] = {}
         if cfg.state_weight > 0:
@@ -118,6 +124,8 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
                         "num_parameters": model.num_parameters()}
             if dropped:
                 run_info["dropped_episodes"] = dropped
+            if episodes is not None:
+                run_info["episodes"] = n
             write_run_info(out, run_info)
         trainer = Trainer(objective, train_set, cfg, out, val_set=val_set, dist=dist, progress=progress,
                           tensorboard=tensorboard, on_step=on_step, meta={"preset": preset})
@@ -157,8 +165,26 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run `train` from parsed `add_train_arguments` options; returns the process exit status."""
     overrides = {name: getattr(args, name) for name, _, _ in OVERRIDES}
     overrides.update(bf16=args.bf16, in_memory=args.in_memory)
+    stage2 = {"freeze_encoder": getattr(args, "freeze_encoder", False),
+              "freeze_predictor": getattr(args, "freeze_predictor", False)}
+    if getattr(args, "init", None) is None and any(stage2.values()):
+        print("forethought train: --freeze-encoder/--freeze-predictor: they need --init RUN (a pretrained run). Add "
+              "--init, or leave them out", file=sys.stderr)
+        return 2
     try:
-        path = train(args.data, args.out, preset=args.preset, regularizer=args.regularizer, steps=args.steps,
+        if getattr(args, "init", None) is not None:  # stage 2 from a `forethought pretrain` run
+            from forethought.training.stage2 import train_from_init
+
+            if args.proprio_dims or args.drop_bad_episodes or args.regularizer != "sigreg":
+                raise ValueError("--init: --proprio-dims, --drop-bad-episodes and --regularizer are not supported "
+                                 "in stage 2; leave them out")
+            path = train_from_init(args.init, args.data, args.out, preset=args.preset, steps=args.steps,
+                                   episodes=args.episodes, resume=args.resume, device=args.device,
+                                   progress=args.progress, tensorboard=args.tensorboard,
+                                   verify_data=args.verify_data, **stage2, **overrides)
+            print(f"model saved to {path}")
+            return 0
+        path = train(args.data, args.out, episodes=getattr(args, "episodes", None), preset=args.preset, regularizer=args.regularizer, steps=args.steps,
                      resume=args.resume, device=args.device, progress=args.progress,
                      tensorboard=args.tensorboard, verify_data=args.verify_data,
                      drop_bad_episodes=args.drop_bad_episodes,

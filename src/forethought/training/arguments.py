@@ -15,6 +15,8 @@ TRAIN_EPILOG = """examples:
   forethought train --data data/tworoom --out runs/tworoom --resume          # continue after a crash
   forethought train --data data/tworoom --out runs/bf16 --bf16 --batch-size 64 --lr 3e-4
   forethought train --data data/tworoom --out runs/checked --verify-data full   # read every byte first
+  forethought train --init runs/tw_stage1 --data data/tworoom --episodes 30 --out runs/tw_stage2
+                                                  # stage 2 from a pretrained run (forethought pretrain)
   torchrun --nproc_per_node=2 -m forethought.cli train --data data/tworoom --out runs/ddp   # DDP
 
 exit status: 0 done, 3 stopped on a NaN/inf loss (the last good checkpoint is kept), 2 bad arguments."""
@@ -80,6 +82,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                         help="write metrics.jsonl only")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="train on the first N episodes of --data only (a labelled-data curve)")
+    # Stage 2 of learning from action-free video (docs/latent-actions.md).
+    parser.add_argument("--init", default=None, metavar="RUN",
+                        help="stage 2: start from a `forethought pretrain` run (its encoder and predictor; a linear "
+                             "action encoder maps real actions into its latent-action space); --preset then picks "
+                             "the training settings only")
+    parser.add_argument("--freeze-encoder", dest="freeze_encoder", action="store_true",
+                        help="with --init: keep the pretrained encoder frozen")
+    parser.add_argument("--freeze-predictor", dest="freeze_predictor", action="store_true",
+                        help="with --init: keep the pretrained predictor frozen (only the action encoder trains)")
     for name, typ, help_text in OVERRIDES:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_text)
     return parser
