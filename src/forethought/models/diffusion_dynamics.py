@@ -39,7 +39,7 @@ from forethought._schema import from_json_dict
 from forethought.models.binding import binding_mismatch
 from forethought.models.denoiser import ConvDenoiser
 from forethought.models.diffusion import PREDICTIONS, cosine_alpha_bar, ddim_sample, ddpm_loss
-from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
+from forethought.models.serialization import ModelFolderError, open_model_folder, run_subfolder, write_model_folder
 
 DYNAMICS_TYPE = "forethought.DiffusionDynamics"
 DYNAMICS_DIR = "dynamics"  # inside the run folder that `forethought train-dynamics --out` writes
@@ -302,10 +302,7 @@ def save_dynamics(dynamics: DiffusionDynamics, path: str | os.PathLike[str]) -> 
 
 def dynamics_folder(path: str | os.PathLike[str]) -> Path:
     """The dynamics folder at ``path``: the folder itself, or ``path/dynamics`` (a train-dynamics run)."""
-    p = Path(path)
-    if not (p / "config.json").is_file() and (p / DYNAMICS_DIR / "config.json").is_file():
-        return p / DYNAMICS_DIR
-    return p
+    return run_subfolder(path, DYNAMICS_DIR)
 
 
 def load_dynamics(path: str | os.PathLike[str], model: Any | None = None,
@@ -314,10 +311,7 @@ def load_dynamics(path: str | os.PathLike[str], model: Any | None = None,
     refuse dynamics trained in another model's latents or action space."""
     folder = open_model_folder(dynamics_folder(path), DYNAMICS_TYPE, fix=FIX_DYNAMICS)
     dynamics = DiffusionDynamics(folder.parse_config(DynamicsConfig))
-    try:
-        dynamics.load_state_dict(folder.read_weights(), strict=True)
-    except RuntimeError as e:
-        raise folder.weights_mismatch(str(e).strip().splitlines()[-1].strip()) from e
+    folder.load_into(dynamics)
     if model is not None:
         check_dynamics_for(dynamics, model)
     return dynamics.to(device).eval()

@@ -102,10 +102,26 @@ class ModelFolder:
         """The state dict in ``model.safetensors`` (checked first: truncated, pickle, ... are named)."""
         return read_safetensors(self.path / WEIGHTS_FILE, fix=self.fix)
 
+    def load_into(self, module: torch.nn.Module) -> None:
+        """Load the weights into ``module`` (strict); a shape or key mismatch becomes :meth:`weights_mismatch`."""
+        try:
+            module.load_state_dict(self.read_weights(), strict=True)
+        except RuntimeError as e:
+            raise self.weights_mismatch(str(e).strip().splitlines()[-1].strip()) from e
+
     def weights_mismatch(self, detail: str) -> ModelFolderError:
         """The error for weights that do not fit a valid config (the two files come from different models)."""
         return ModelFolderError(f"{self.path / WEIGHTS_FILE} does not match {CONFIG_FILE}: {detail}. The two files "
                                 f"come from different models; {_lower_first(self.fix)}")
+
+
+def run_subfolder(path: str | os.PathLike[str], name: str) -> Path:
+    """The saved folder at ``path``: the folder itself, or ``path/name`` when ``path`` is the ``--out``
+    folder of the command that wrote it (e.g. ``train-proposal`` writes ``OUT/proposal``)."""
+    p = Path(path)
+    if not (p / CONFIG_FILE).is_file() and (p / name / CONFIG_FILE).is_file():
+        return p / name
+    return p
 
 
 def open_model_folder(path: str | os.PathLike[str], model_type: str, fix: str = FIX_MODEL) -> ModelFolder:

@@ -32,7 +32,7 @@ from forethought._schema import from_json_dict
 from forethought.models.binding import action_stats_fingerprint, binding_mismatch, model_binding  # noqa: F401 - re-exported
 from forethought.models.denoiser import ConvDenoiser
 from forethought.models.diffusion import cosine_alpha_bar, ddim_sample, ddpm_loss
-from forethought.models.serialization import ModelFolderError, open_model_folder, write_model_folder
+from forethought.models.serialization import ModelFolderError, open_model_folder, run_subfolder, write_model_folder
 
 PROPOSAL_TYPE = "forethought.ActionProposal"
 PROPOSAL_DIR = "proposal"  # inside the run folder that `forethought train-proposal --out` writes
@@ -214,10 +214,7 @@ def save_proposal(proposal: DiffusionProposal, path: str | os.PathLike[str]) -> 
 
 def proposal_folder(path: str | os.PathLike[str]) -> Path:
     """The proposal folder at ``path``: the folder itself, or ``path/proposal`` (a train-proposal run)."""
-    p = Path(path)
-    if not (p / "config.json").is_file() and (p / PROPOSAL_DIR / "config.json").is_file():
-        return p / PROPOSAL_DIR
-    return p
+    return run_subfolder(path, PROPOSAL_DIR)
 
 
 def load_proposal(path: str | os.PathLike[str], model: Any | None = None,
@@ -226,10 +223,7 @@ def load_proposal(path: str | os.PathLike[str], model: Any | None = None,
     refuse a proposal trained for another action space or another model's latents."""
     folder = open_model_folder(proposal_folder(path), PROPOSAL_TYPE, fix=FIX_PROPOSAL)
     proposal = DiffusionProposal(folder.parse_config(ProposalConfig))
-    try:
-        proposal.load_state_dict(folder.read_weights(), strict=True)
-    except RuntimeError as e:
-        raise folder.weights_mismatch(str(e).strip().splitlines()[-1].strip()) from e
+    folder.load_into(proposal)
     if model is not None:
         check_proposal_for(proposal, model)
     return proposal.to(device).eval()
