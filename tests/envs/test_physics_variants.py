@@ -63,6 +63,15 @@ def test_pointmaze_mass_and_damping():
     for kwargs in ({"mass_scale": 3.0}, {"damping_scale": 10.0}):
         changed = _states("forethought/PointMaze-v0", **kwargs)
         assert _path_length(changed).sum() < 0.8 * _path_length(base).sum(), kwargs  # slower under the same pushes
+    # set_physics mid-run changes each quantity on its own (damping alone once did nothing)
+    env = make("forethought/PointMaze-v0")
+    env.unwrapped.set_physics(damping_scale=10.0)
+    assert env.unwrapped.damping_scale == 10.0 and env.unwrapped.mass_scale == 1.0
+    sticky = _states("forethought/PointMaze-v0", damping_scale=10.0)
+    env.reset(seed=1)
+    moved = np.stack([env.step(a)[4]["state"] for a in ACTIONS])
+    env.close()
+    np.testing.assert_allclose(moved, sticky[1:])
 
 
 def test_named_variants_and_bad_values():

@@ -106,7 +106,8 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
             self.mass_scale = check_scale(mass_scale, "mass_scale", "PointMaze")
             m.body_mass[self._ball] = mass * self.mass_scale
             m.body_inertia[self._ball] = inertia * self.mass_scale
-            self._mujoco.mj_setConst(m, self._mujoco.MjData(m))  # the mass matrix reads derived constants        if damping_scale is not None:
+            self._mujoco.mj_setConst(m, self._mujoco.MjData(m))  # the mass matrix reads derived constants
+        if damping_scale is not None:
             self.damping_scale = check_scale(damping_scale, "damping_scale", "PointMaze")
             m.dof_damping[:] = damping * self.damping_scale
 
