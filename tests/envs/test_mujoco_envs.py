@@ -98,6 +98,11 @@ def test_point_maze_success_threshold():
     g = np.array([1.0, 1.0, 0.0, 0.0])
     assert e.success(g + [0.44, 0, 0, 0], g) and not e.success(g + [0.46, 0, 0, 0], g)
     e.close()
+    dino = _make("forethought/PointMaze-v0", success_distance=0.5).unwrapped  # DINO-WM's criterion
+    assert dino.success(g + [0.49, 0, 0, 0], g) and not dino.success(g + [0.51, 0, 0, 0], g)
+    dino.close()
+    with pytest.raises(ValueError, match="success_distance"):
+        _make("forethought/PointMaze-v0", success_distance=-1)
 
 
 def test_reacher_success_is_fingertip_distance():

@@ -10,7 +10,8 @@ The physics, maze and actions are gymnasium-robotics' `PointMazeEnv` (a force-ac
   observations depend on the ball's state only; the goal is shown by `render_goal()`.
 - State `[x, y, vx, vy]` (float64, qpos and qvel). Goal states are cell centres plus uniform
   noise of +-0.25 cell (gymnasium-robotics' own goal distribution) with zero velocity.
-- Success (evaluation only): the ball within 0.45 of the goal position, the maze's own threshold.
+- Success (evaluation only): the ball within 0.45 of the goal position, the maze's own threshold
+  (`success_distance=0.5` is DINO-WM's PointMaze criterion).
 - Changed physics (forethought.envs.physics): `mass_scale` (a heavier ball: mass and inertia
   times the factor) and `damping_scale` (more friction: the slide joints' viscous damping times
   the factor; gravity is off, so the floor's contact friction plays no part).
@@ -40,6 +41,7 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         frame_skip: physics steps (0.01 s each) per env step, same action repeated.
         mass_scale: the ball's mass and inertia times this (1 = unchanged; 3 = a heavy payload).
         damping_scale: the ball's viscous damping times this (1 = unchanged; 10 = a sticky floor).
+        success_distance: the largest ball-to-goal distance that counts as success (evaluation only).
         render_mode: `"rgb_array"` or None.
     """
 
@@ -53,11 +55,15 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         frame_skip: int = 5,
         mass_scale: float = 1.0,
         damping_scale: float = 1.0,
+        success_distance: float = SUCCESS_DISTANCE,
         render_mode: str | None = None,
     ) -> None:
         self.image_size = check_image_size(image_size)
         if not (isinstance(frame_skip, (int, np.integer)) and frame_skip >= 1):
             raise ValueError(f"PointMaze: frame_skip must be an int >= 1, got {frame_skip!r}")
+        if not (isinstance(success_distance, (int, float)) and np.isfinite(success_distance) and success_distance > 0):
+            raise ValueError(f"PointMaze: success_distance must be a positive number, got {success_distance!r}")
+        self.success_distance = float(success_distance)
         self._init_render_mode(render_mode)
         mujoco = import_mujoco()
         maze_module = require("gymnasium_robotics.envs.maze.point_maze")
@@ -149,7 +155,7 @@ class PointMazeEnv(MujocoStateMixin, PixelGoalEnv):
         return np.array([xy[0], xy[1], 0.0, 0.0])
 
     def success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
-        return self.goal_distance(state, goal_state) <= SUCCESS_DISTANCE
+        return self.goal_distance(state, goal_state) <= self.success_distance
 
     def goal_distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
         """Position distance (velocities are not part of the success test)."""
