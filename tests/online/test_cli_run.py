@@ -56,6 +56,12 @@ def test_run_prints_blocks_writes_the_log_and_resumes(tiny_run, tmp_path, capsys
     assert [u["after_episode"] for u in summary["updates"]] == [2, 5]  # the schedule: every 3 episodes
     assert summary["recovery"]["pre_change_episodes"] == 3 and summary["meta"]["change"]["action_scale"] == [-1, -1]
     assert all(isinstance(e["success"], bool) for e in summary["per_episode"])
+    pytest.importorskip("matplotlib")
+    assert (memory / "success.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the run's own plot
+    from forethought.online.plot import main as plot_main
+
+    assert plot_main([str(memory), str(memory), "--out", str(tmp_path / "both.png")]) == 0  # overlay: labels by folder
+    assert (tmp_path / "both.png").stat().st_size > 1000
     # The same folder again: refused without --resume, continued with it.
     assert main([*argv, "--episodes", "8"]) == 2
     assert "holds an online run" in capsys.readouterr().err

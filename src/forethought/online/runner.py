@@ -153,7 +153,19 @@ def run_online(cfg: RunConfig, mpc: MPCConfig, update: UpdateConfig) -> dict[str
         agent.close()
     summary = summarize(agent, cfg.block, meta, command)
     write_summary(agent.folder, summary)
+    _plot(summary, Path(agent.folder) / "success.png", cfg.progress)
     return summary
+
+
+def _plot(summary: dict[str, Any], path: Path, progress: bool) -> None:
+    """``success.png`` of this run (success per block, alarms, kept updates); skipped without matplotlib."""
+    try:
+        from forethought.online.plot import label_of, plot_runs
+
+        plot_runs({label_of(summary): summary}, path, f"{summary['meta']['env_id']}: {summary['episodes']} episodes")
+    except ImportError as e:
+        if progress:
+            print(f"success.png skipped: {e} (pip install 'forethought[viz]')")
 
 
 def _check_resume(agent: OnlineAgent, meta: dict[str, Any], mpc: MPCConfig, update: UpdateConfig) -> None:
