@@ -89,10 +89,12 @@ def test_env_sampled_goals_and_bad_paths(run_dir, tmp_path):
 
 def test_noise_beta_and_terminal_weight_reach_the_report(run_dir, tmp_path):
     argv = ("--model", str(run_dir), "--out", str(tmp_path / "c"), *COMMON, "--no-baseline", "--gif-episodes", "0",
-            "--noise-beta", "2", "--terminal-weight", "1.5")
+            "--noise-beta", "2", "--terminal-weight", "1.5", "--coast", "2")
     assert run_eval_from_args(_args(*argv)) == 0
     planner = json.loads((tmp_path / "c" / "report.json").read_text())["meta"]["planner"]
-    assert planner["noise_beta"] == 2.0 and planner["terminal_weight"] == 1.5
+    assert planner["noise_beta"] == 2.0 and planner["terminal_weight"] == 1.5 and planner["coast"] == 2
+    with pytest.raises(ValueError, match="--coast"):
+        run_eval_from_args(_args(*argv, "--state-weights", "[1, 1]"))
     assert planner["frameskip"] >= 1  # filled in from model.action_dim // env action dim
     with pytest.raises(ValueError, match="sampling planners"):
         run_eval_from_args(_args("--model", str(run_dir), "--out", str(tmp_path / "d"), *COMMON[2:], "--planner", "gradient",

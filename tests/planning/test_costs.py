@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,28 @@ def test_readout_cost_weighs_estimated_state_dims() -> None:
     plain = _model()
     with pytest.raises(ValueError, match="--state-weight"):
         readout_cost(plain, torch.zeros(1, D), [1.0])
+
+
+def test_coast_scores_the_candidate_then_the_rest_action() -> None:
+    """coast=k: the cost of the candidate followed by k model steps of zero env action (normalized)."""
+    from forethought.data.normalization import Normalizer, NormStats
+    from forethought.planning.objectives import rest_action
+
+    m = _model()
+    mean, std = [0.5, -0.2], [2.0, 0.5]  # env action dim 2, frameskip 2: model action dim A = 4
+    m.normalization = Normalizer(NormStats.fit(np.array([[mean[0] - std[0], mean[1] - std[1]],
+                                                          [mean[0] + std[0], mean[1] + std[1]]]))).to_dict()
+    rest = rest_action(m)
+    torch.testing.assert_close(rest, torch.tensor([-0.25, 0.4, -0.25, 0.4]))  # (0 - mean) / std, per slot
+    B, N, H, k = 2, 3, 4, 2
+    z, acts, goal = torch.randn(B, 3, D), torch.randn(B, N, H, A), torch.randn(B, D)
+    with torch.no_grad():
+        got = LatentGoalObjective(m, coast=k)(z, None, goal)(acts)
+        extended = torch.cat([acts, rest.expand(B, N, k, A)], dim=2)
+        torch.testing.assert_close(got, LatentGoalObjective(m)(z, None, goal)(extended))
+        assert not torch.allclose(got, LatentGoalObjective(m)(z, None, goal)(acts))  # the coasting steps count
+    with pytest.raises(ValueError, match="coast"):
+        LatentGoalObjective(m, coast=-1)
+    m.normalization = None
+    with pytest.raises(ValueError, match="action statistics"):
+        LatentGoalObjective(m, coast=1)

@@ -45,6 +45,9 @@ class MPCConfig:
                 "100x10) or score only the last predicted step", "choices": ("sum", "last")})
     terminal_weight: float = field(default=0.0, metadata={
         "help": "with --reduce sum: add this multiple of the last step's distance"})
+    coast: int = field(default=0, metadata={
+        "help": "append this many model steps of zero env action to every candidate and score them too: a braking "
+                "term (a plan that arrives with speed and would run past the goal pays for it; PointMaze)"})
     state_weights: tuple[float, ...] | None = field(default=None, metadata={
         "help": "plan on the model's state readout (a model trained with --state-weight) instead of the latent "
                 "distance: a JSON list of weights per normalized state dim, e.g. PushT's block '[0,0,1,1,1,0,0]'. "
@@ -128,6 +131,10 @@ class MPCConfig:
                                            or self.cost != "l2" or self.reduce != "sum" or self.terminal_weight):
             raise ValueError("--objective replaces the latent cost: drop --state-weights / --draft / --cost / --reduce / "
                              "--terminal-weight (add the latent distance with --latent-weight)")
+        if self.coast < 0 or (self.coast and (self.draft is not None or self.dynamics is not None
+                                              or self.objective is not None or self.state_weights is not None)):
+            raise ValueError(f"--coast must be >= 0 and applies to the latent goal cost with the model's predictor "
+                             f"(not --draft / --dynamics / --objective / --state-weights), got {self.coast}")
         if self.dynamics_steps is not None and (self.dynamics is None or self.dynamics_steps < 1):
             raise ValueError("--dynamics-steps needs --dynamics and must be >= 1")
         if self.dynamics is not None and (self.planner == "gradient" or self.draft is not None or self.compile):
@@ -174,7 +181,7 @@ class MPCConfig:
                                   bf16=self.bf16, compile=self.compile)
         if self.state_weights is None:
             return LatentGoalObjective(model, self.cost, self.reduce, self.terminal_weight, bf16=self.bf16,
-                                       compile=self.compile)
+                                       compile=self.compile, coast=self.coast)
         from forethought.planning.objectives import readout_cost
 
         weights, reduce, latent_weight = self.state_weights, self.reduce, self.latent_weight

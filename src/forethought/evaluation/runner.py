@@ -138,6 +138,8 @@ def _describe_mpc(mpc: Any, agent: Any, objective: Any, notes: list[str]) -> tup
     info = {"name": mpc.planner, **dataclasses.asdict(agent.planner.config), "horizon": mpc.horizon,
             "receding": mpc.receding, "cost": mpc.cost, "reduce": mpc.reduce,
             "terminal_weight": mpc.terminal_weight, "bf16": mpc.bf16, "compile": mpc.compile}
+    if mpc.coast:
+        info["coast"] = mpc.coast
     if mpc.proposal is not None:
         info["proposal"] = {"path": mpc.proposal, "steps": mpc.proposal_steps}
     if mpc.draft is not None:

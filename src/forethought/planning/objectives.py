@@ -74,15 +74,23 @@ class LatentGoalObjective:
             for long-running agents and benchmarks; each new shape compiles first (tens of seconds).
         compile_mode: ``torch.compile``'s mode with ``compile``, e.g. ``"max-autotune"`` (minutes to compile).
         fast: ``False`` runs the reference rollout that repeats the history per candidate (benchmarks).
+        coast: model steps of the **rest action** (zero env action, normalized with the model's
+            statistics) appended to every candidate and scored with it: a plan that reaches the goal
+            with speed and would run past it pays for the overshoot (a braking term for force-driven
+            bodies such as PointMaze's ball). 0 (default) scores the candidate's own steps only.
     """
 
     def __init__(self, model: LatentWorldModel, cost: CostSpec = "l2", reduce: str = "sum", terminal_weight: float = 0.0, *,
-                 bf16: bool = False, compile: bool = False, compile_mode: str | None = None, fast: bool = True) -> None:
+                 bf16: bool = False, compile: bool = False, compile_mode: str | None = None, fast: bool = True,
+                 coast: int = 0) -> None:
         check_cost_spec(cost, reduce, terminal_weight)
         if compile and not fast:
             raise ValueError("compile=True compiles the fast rollout; it cannot be combined with fast=False")
+        if not (isinstance(coast, int) and coast >= 0):
+            raise ValueError(f"coast must be an int >= 0 model steps, got {coast!r}")
         self.model, self.cost, self.reduce, self.terminal_weight = model, cost, reduce, float(terminal_weight)
-        self.bf16, self.compile, self.fast = bf16, compile, fast
+        self.bf16, self.compile, self.fast, self.coast = bf16, compile, fast, coast
+        self._rest = rest_action(model) if coast else None  # (A,) normalized zero env action
         dtype = torch.bfloat16 if bf16 else torch.float32
         self._rollout = CandidateRollout(model.predictor, dtype, compile, compile_mode)  # persists across decisions
 
@@ -94,6 +102,9 @@ class LatentGoalObjective:
             a_hist = None
 
         def objective(actions: Tensor) -> Tensor:
+            if self.coast:  # (B, N, H + coast, A): each candidate, then the body left to itself
+                rest = self._rest.to(actions).expand(*actions.shape[:2], self.coast, actions.shape[-1])
+                actions = torch.cat([actions, rest], dim=2)
             if self.fast:
                 latents = self._rollout(z_hist, actions, a_hist)  # (B, N, H, D) float32
             else:
@@ -108,7 +119,16 @@ class LatentGoalObjective:
         """JSON-safe settings, for reports."""
         return {"kind": "latent_goal", "cost": self.cost if isinstance(self.cost, str) else "custom",
                 "reduce": self.reduce, "terminal_weight": self.terminal_weight, "bf16": self.bf16,
-                "compile": self.compile, "fast": self.fast}
+                "compile": self.compile, "fast": self.fast, "coast": self.coast}
+
+
+def rest_action(model: LatentWorldModel) -> Tensor:
+    """The model action ``(A,)`` of zero env action in every frameskip slot, normalized like the data."""
+    from forethought.data.normalization import Normalizer
+
+    if not getattr(model, "normalization", None):
+        raise ValueError("coast needs the model's action statistics (a model saved by forethought train)")
+    return Normalizer.from_dict(model.normalization).normalize_action(torch.zeros(model.action_dim))
 
 
 def readout_cost(model: LatentWorldModel, goal_z: Tensor, weights: Sequence[float], reduce: str = "sum",
