@@ -77,3 +77,22 @@ def test_gcbc_on_tworoom_pixels_beats_random_by_far(tmp_path):
                       tasks, budget=50, batch=30)
     random = evaluate(RandomAgent.for_space(env.action_space), env_id, kwargs, tasks, budget=50, batch=30)
     assert policy.success_rate >= random.success_rate + 0.3, (policy.success_rate, random.success_rate)
+
+
+def test_goal_discount_draws_near_goals_and_is_gcbc_only(point_data):
+    """--goal-discount d: hindsight goals m model steps ahead with P(m) ~ d^(m-1); uniform without it."""
+    from forethought.policies.gcbc import gcbc_goals
+    from forethought.policies.hindsight import GoalDataset
+
+    store = EpisodeStore.open(point_data)
+    torch.manual_seed(0)
+    steps = {}
+    for d in (None, 0.5):
+        ds = GoalDataset(store, history=1, frameskip=1, goals=gcbc_goals(d))
+        steps[d] = torch.tensor([float(ds[i % len(ds)]["goal_steps"]) for i in range(0, 4000, 7)])
+    assert 1.6 < steps[0.5].mean() < 2.4  # geometric, mean 1 / (1 - 0.5) = 2 (truncated at episode ends)
+    assert steps[None].mean() > 2 * steps[0.5].mean()  # uniform over the rest of the episode
+    with pytest.raises(ValueError, match="goal-discount"):
+        PolicyTrainConfig(method="gciql", out="x", data="y", goal_discount=0.5)
+    with pytest.raises(ValueError, match="goal-discount"):
+        PolicyTrainConfig(method="gcbc", out="x", data="y", goal_discount=1.0)

@@ -60,6 +60,9 @@ class PolicyTrainConfig:
         "help": "env steps per policy action (default: the --model's, else the preset's)"})
     hidden: int = field(default=256, metadata={"help": "width of the action (and value) heads"})
     depth: int = field(default=2, metadata={"help": "hidden layers of the action (and value) heads"})
+    goal_discount: float | None = field(default=None, metadata={
+        "help": "gcbc: hindsight goals m >= 1 model steps ahead with m geometric, P(m) ~ d^(m-1) (mean 1 / (1 - d)), "
+                "to train on the goal distances you will ask for (default: uniform over the rest of the episode)"})
     discount: float = field(default=0.95, metadata={"help": "gciql/gcivl: discount per model step"})
     expectile: float = field(default=0.9, metadata={"help": "gciql/gcivl: expectile of the value regression"})
     temperature: float = field(default=3.0, metadata={"help": "gciql/gcivl: AWR inverse temperature alpha"})
@@ -98,6 +101,8 @@ class PolicyTrainConfig:
         if self.hidden < 1 or self.depth < 1 or self.horizon < 1:
             raise ValueError(f"--hidden, --depth and --horizon must be >= 1, got {self.hidden}, {self.depth}, "
                              f"{self.horizon}")
+        if self.goal_discount is not None and (self.method != "gcbc" or not 0 < self.goal_discount < 1):
+            raise ValueError(f"--goal-discount applies to --method gcbc and must be in (0, 1), got {self.goal_discount}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
 

@@ -3,7 +3,8 @@
 The action the data took from frame ``o_t`` is, in hindsight, a way to reach any later frame ``g`` of
 the same episode. GCBC regresses the policy's action on it:
 ``loss = mean_A (pi(enc(o_t), enc(g)) - a_t)^2`` with ``a_t`` the normalized model action
-(``frameskip`` env actions) and ``g`` drawn uniformly from the rest of the episode
+(``frameskip`` env actions) and ``g`` drawn uniformly from the rest of the episode (``--goal-discount d``: ``m`` model
+steps ahead, geometric, ``P(m) ~ d^(m-1)``)
 (:class:`~forethought.policies.hindsight.GoalSampling`). The encoder is trained with the head.
 One loss term, no hyperparameter beyond the network and the optimizer: the simplest method of the
 comparison. A deterministic policy fits the mean action, which is what a goal-reaching agent needs
@@ -20,6 +21,11 @@ from forethought.policies.goal_policy import GoalPolicy
 from forethought.policies.hindsight import GoalSampling
 
 GCBC_GOALS = {"goal": GoalSampling(p_future=1.0)}  # uniform over the rest of the episode
+
+
+def gcbc_goals(discount: float | None = None) -> dict[str, GoalSampling]:
+    """GCBC's hindsight goals: a later frame of the episode, uniform (``None``) or geometric with ``discount``."""
+    return GCBC_GOALS if discount is None else {"goal": GoalSampling(p_future=1.0, discount=discount)}
 
 
 class GCBCObjective(nn.Module):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from forethought.policies.config import PolicyTrainConfig
-from forethought.policies.gcbc import GCBC_GOALS, GCBCObjective
+from forethought.policies.gcbc import GCBCObjective, gcbc_goals
 from forethought.policies.gciql import GCIQLConfig, GCIQLObjective, value_goals
 from forethought.policies.goal_policy import GoalPolicy, GoalPolicyConfig
 from forethought.policies.hindsight import GoalDataset
@@ -98,7 +98,7 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
                               num_workers=cfg.num_workers, val_fraction=cfg.val_fraction, ckpt_every=cfg.ckpt_every,
                               warmup_steps=min(preset.warmup_steps, steps // 10))
     mcfg = method_config(cfg)
-    goals = GCBC_GOALS if mcfg is None else value_goals(mcfg) if isinstance(mcfg, GCIQLConfig) else mcfg.goals()
+    goals = gcbc_goals(cfg.goal_discount) if mcfg is None else value_goals(mcfg) if isinstance(mcfg, GCIQLConfig) else mcfg.goals()
     ds_args = dict(history=history, frameskip=frameskip, goals=goals, in_memory=cfg.in_memory)
     train_set = GoalDataset(store, episodes=train_ids, **ds_args)
     val_set = None
