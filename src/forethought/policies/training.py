@@ -18,40 +18,26 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from forethought.models.binding import model_binding
 from forethought.policies.proposal import PROPOSAL_DIR, DiffusionProposal, ProposalConfig, save_proposal
 from forethought.training.fit import fit_module
-from forethought.training.latents import encode_rows, part_episodes
+from forethought.training.latents import LatentChunks, encode_rows, part_episodes
 
 
-class ChunkDataset(torch.utils.data.Dataset):
+class ChunkDataset(LatentChunks):
     """``{"action": (F, A), "z": (D,), "goal": (D,)}`` examples (module docstring).
 
-    Args:
-        latents: per episode, the latents of every row ``(rows, D)``.
-        actions: per episode, the *normalized* env actions of every row but the last ``(rows - 1, env_A)``.
-        horizon: ``F`` model steps per chunk.
-        frameskip: ``k`` env steps per model step.
+    Args: those of :class:`~forethought.training.latents.LatentChunks`, and
         goal_steps: largest goal offset in model steps (``None``: no goal in the examples).
     """
 
     def __init__(self, latents: list[Tensor], actions: list[Tensor], horizon: int, frameskip: int,
                  goal_steps: int | None = None) -> None:
-        self.latents, self.actions = latents, actions
-        self.F, self.k, self.goal_steps = int(horizon), int(frameskip), goal_steps
-        span = self.F * self.k
-        index = [(e, s) for e, a in enumerate(actions) for s in range(0, a.shape[0] - span + 1)]
-        if not index:
-            raise ValueError(f"no episode has {span} env steps (horizon {self.F} x frameskip {self.k}); collect longer "
-                             "episodes or lower --horizon")
-        self.index = np.asarray(index, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.index)
+        super().__init__(latents, actions, horizon, frameskip)
+        self.goal_steps = goal_steps
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         e, s = (int(v) for v in self.index[i])

@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -27,33 +26,20 @@ from forethought.models.binding import model_binding
 from forethought.models.diffusion_dynamics import (DYNAMICS_DIR, DiffusionDynamics, DynamicsConfig, load_dynamics,
                                                    save_dynamics)
 from forethought.training.fit import fit_module
-from forethought.training.latents import encode_rows, part_episodes
+from forethought.training.latents import LatentChunks, encode_rows, part_episodes
 
 
-class WindowDataset(torch.utils.data.Dataset):
+class WindowDataset(LatentChunks):
     """``{"hist": (h, D), "past": (h-1, A), "mask": (h,), "actions": (F, A), "future": (F, D)}`` windows.
 
-    Args:
-        latents: per episode, the latents of every row ``(rows, D)``.
-        actions: per episode, the *normalized* env actions of every row but the last ``(rows - 1, env_A)``.
-        horizon: ``F`` model steps predicted.
-        frameskip: ``k`` env steps per model step.
+    Args: those of :class:`~forethought.training.latents.LatentChunks` (``F`` model steps predicted), and
         history: ``h`` model frames of history.
     """
 
     def __init__(self, latents: list[Tensor], actions: list[Tensor], horizon: int, frameskip: int,
                  history: int) -> None:
-        self.latents, self.actions = latents, actions
-        self.F, self.k, self.h = int(horizon), int(frameskip), int(history)
-        span = self.F * self.k
-        index = [(e, s) for e, a in enumerate(actions) for s in range(0, a.shape[0] - span + 1)]
-        if not index:
-            raise ValueError(f"no episode has {span} env steps (horizon {self.F} x frameskip {self.k}); collect longer "
-                             "episodes or lower --horizon")
-        self.index = np.asarray(index, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.index)
+        super().__init__(latents, actions, horizon, frameskip)
+        self.h = int(history)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         e, s = (int(v) for v in self.index[i])

@@ -60,3 +60,31 @@ def part_episodes(run_dir: str | Path | None, data: str | Path, num_episodes: in
             raise ValueError(f"--episodes must be in [1, {len(ids)}] ({note}), got {episodes}")
         ids = ids[:episodes]
     return ids, note
+
+
+class LatentChunks(torch.utils.data.Dataset):
+    """Every start row ``s`` of a chunk of ``F`` model steps (``F k`` env steps) inside an episode's latents.
+
+    The base of the datasets that parts trained on a frozen model read (a proposal's action chunks, a
+    diffusion dynamics' windows); subclasses build the item of ``index[i] = (episode, s)``.
+
+    Args:
+        latents: per episode, the latents of every row ``(rows, D)``.
+        actions: per episode, the *normalized* env actions of every row but the last ``(rows - 1, env_A)``.
+        horizon: ``F`` model steps per chunk.
+        frameskip: ``k`` env steps per model step.
+    """
+
+    def __init__(self, latents: list[Tensor], actions: list[Tensor], horizon: int, frameskip: int) -> None:
+        self.latents, self.actions = latents, actions
+        self.F, self.k = int(horizon), int(frameskip)
+        span = self.F * self.k
+        index = [(e, s) for e, a in enumerate(actions) for s in range(0, a.shape[0] - span + 1)]
+        if not index:
+            raise ValueError(f"no episode has {span} env steps (horizon {self.F} x frameskip {self.k}); collect longer "
+                             "episodes or lower --horizon")
+        self.index = np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
