@@ -127,3 +127,21 @@ def test_compiled_rollout_equals_eager_and_follows_weight_changes() -> None:
     with torch.inference_mode():
         torch.testing.assert_close(compiled(z, acts, past), rollout_candidates(p, z, acts, past, fast=False),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_compiling_allows_a_shape_per_history_length_and_batch() -> None:
+    """dynamo's default of 8 compiled shapes ran later shapes eagerly (seen in `forethought scale`)."""
+    import torch._dynamo.config as dynamo_config
+
+    from forethought.models.fast_rollout import RECOMPILE_LIMIT, _allow_recompiles
+
+    before = dynamo_config.recompile_limit
+    try:
+        dynamo_config.recompile_limit = 8
+        _allow_recompiles()
+        assert dynamo_config.recompile_limit == RECOMPILE_LIMIT >= 3 * 5 + 3  # 3 history lengths x 5 pairs + anytime
+        dynamo_config.recompile_limit = 1000
+        _allow_recompiles()
+        assert dynamo_config.recompile_limit == 1000  # never lowered
+    finally:
+        dynamo_config.recompile_limit = before

@@ -80,9 +80,23 @@ class CandidateRollout:
                 return cached_rollout(weights, z, actions, past)
             if self._compiled is None:
                 self._compiled = torch.compile(_Frozen(weights).eval(), mode=self.compile_mode, dynamic=False)
+                _allow_recompiles()
             # Patched per call: inductor reads it when it (re)compiles, which happens inside a call
             # (torch.compile's ``options`` do not reach the freezing pass).
             from torch._inductor import config as inductor_config  # noqa: PLC0415 - heavy, opt-in
 
             with inductor_config.patch(freezing=True):
                 return self._compiled(z, actions, past)
+
+
+RECOMPILE_LIMIT = 64
+"""Compiled shapes per rollout before dynamo gives up and runs it eagerly (its default, 8, is reached by
+3 history lengths x 3 batch sizes: an agent's first decisions of an episode have a shorter history)."""
+
+
+def _allow_recompiles() -> None:
+    """Raise dynamo's per-function recompile limit to :data:`RECOMPILE_LIMIT` (never lower it)."""
+    import torch._dynamo.config as dynamo_config  # noqa: PLC0415 - opt-in path
+
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
+
