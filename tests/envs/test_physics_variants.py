@@ -41,6 +41,9 @@ def test_tworoom_motor_gain():
     dead_x = _states("forethought/TwoRoom-v0", start, motor_gain=[0.0, 1.0], **common)
     assert np.all(dead_x[:, 0] == start[0])  # x never moves
     np.testing.assert_allclose(dead_x[:, 1], base[:, 1])  # y moves as before
+    reversed_x = _states("forethought/TwoRoom-v0", start, motor_gain=[-1.0, 1.0], **common)  # wired in reverse
+    np.testing.assert_allclose(reversed_x[:, 0] - start[0], start[0] - base[:, 0], atol=1e-9)  # x mirrored
+    np.testing.assert_allclose(reversed_x[:, 1], base[:, 1])
 
 
 @pytest.mark.mujoco
@@ -54,6 +57,9 @@ def test_reacher_joint_gain():
     assert _path_length(dead, wrist) < 0.2 * _path_length(base, wrist)  # the wrist barely moves (only coupling)
     assert _path_length(weak, wrist) < 0.8 * _path_length(base, wrist)
     assert _path_length(dead, slice(0, 1)) > 0.3 * _path_length(base, slice(0, 1))  # the shoulder still works
+    reversed_wrist = _states("forethought/Reacher-v0", joint_gain=[1.0, -1.0])  # a motor wired in reverse
+    np.testing.assert_allclose(reversed_wrist, _states("forethought/Reacher-v0", joint_gain=[1.0, -1.0]))
+    assert np.abs(reversed_wrist - base).max() > 0.05
 
 
 @pytest.mark.mujoco
@@ -81,7 +87,7 @@ def test_named_variants_and_bad_values():
     with pytest.raises(ValueError, match="available"):
         variant("tworoom-jetpack")
     with pytest.raises(ValueError, match="motor_gain"):
-        make("forethought/TwoRoom-v0", motor_gain=[1.0, -1.0])
+        make("forethought/TwoRoom-v0", motor_gain=[1.0, float("nan")])
     with pytest.raises(ValueError, match="2 finite numbers"):
         check_gains([1, 2, 3], 2, "joint_gain", "Reacher")
     np.testing.assert_array_equal(scale_action(np.array([0.5, -1.0], np.float32), [0.0, 0.5]), [0.0, -0.5])

@@ -38,14 +38,16 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def check_gains(value: Any, n: int, name: str, env: str) -> np.ndarray:
-    """``value`` (a number for all ``n`` or ``n`` numbers) as a float64 ``(n,)`` array of finite gains >= 0."""
+    """``value`` (a number for all ``n`` or ``n`` numbers) as a float64 ``(n,)`` array of finite gains
+    (1 = unchanged, 0.3 = weak, 0 = dead, -1 = a motor wired in reverse)."""
     if isinstance(value, (bool, str)) or value is None:
-        raise ValueError(f"{env}: {name} must be {n} numbers >= 0 (or one for all), got {value!r}")
+        raise ValueError(f"{env}: {name} must be {n} numbers (or one for all), got {value!r}")
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if arr.size == 1:
         arr = np.full(n, float(arr[0]))
-    if arr.shape != (n,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{env}: {name} must be {n} finite numbers >= 0 (1 = unchanged, 0 = dead), got {value!r}")
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{env}: {name} must be {n} finite numbers (1 = unchanged, 0 = dead, -1 = wired in reverse), "
+                         f"got {value!r}")
     return arr
 
 

@@ -18,7 +18,8 @@ no time limit or reward bookkeeping in the hot loop). What differs from the dm_c
   `"joints"`: stable-worldmodel's (the LeWM / DINO-WM comparison): every joint angle within
   `joint_tolerance` (0.05 rad) of the goal's, angles wrapped.
 - Changed physics (`joint_gain`, forethought.envs.physics): each motor's gear times a gain, e.g.
-  `joint_gain=[1.0, 0.3]` a wrist with 30% of its torque, `[1.0, 0.0]` a dead wrist.
+  `joint_gain=[1.0, 0.3]` a wrist with 30% of its torque, `[1.0, 0.0]` a dead wrist, `[1.0, -1.0]` a wrist
+  motor wired in reverse.
 """
 
 from __future__ import annotations
