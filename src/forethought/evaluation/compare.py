@@ -234,14 +234,17 @@ def table_rows(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
                             "note": "ms per env action at batch 1; success at an equal time budget per action is not "
                                     "measured: it needs an MPC budget sweep (forethought eval --sweep)"},
         "novel dynamics adaptation": {"measured": False, "why": (
-            "needs the changed-physics env variants and the `adapt` command (the DMPC issue); then: success of each "
-            "method on the variant before and after 30 / 100 play episodes")},
+            "not run by this command. Model-based: `forethought adapt --only dynamics` on play episodes of the "
+            "changed env, then `forethought eval` on its tasks (docs/results.md, Reacher with the wrist wired in "
+            "reverse); model-free: `forethought train-policy --init POLICY --data PLAY` on the same episodes")},
         "novel reward adaptation": {"measured": False, "why": (
-            "needs test-time objectives (avoid a region, pass a waypoint) in the evaluation; MPC takes them as a cost, "
-            "a policy must be retrained with a relabeled reward")},
+            "not run by this command. MPC plans for an objective given at test time with `forethought eval "
+            "--objective` (docs/results.md, three TwoRoom objectives); a goal-conditioned policy has no input for it "
+            "and would be retrained per objective with a relabeled reward, which `train-policy` does not do yet")},
         "modeling-error quantification": {"measured": False, "why": (
-            "the model's signal is surprise (`forethought surprise-eval` reports its AUROC on changed physics and "
-            "teleports); the policies save no value or ensemble to score with yet")},
+            "the model's signal is surprise (`forethought surprise-eval`; its AUROCs are in docs/results.md, "
+            "Surprise); GCBC and the imagination policy have no value or ensemble to score with, and the value of "
+            "GCIQL / GCIVL is not scored as a detector yet")},
         "data efficiency": {"measured": False, "why": (
             "needs every method trained on 100 / 300 / 1,000 / 3,000 episodes (a run per size; `forethought "
             "collect --episodes N`), then this command per size")},
