@@ -31,7 +31,7 @@ def test_compare_runs_every_method_on_the_same_tasks_and_writes_the_table(policy
                          "modeling-error quantification", "data efficiency"}
     assert all(row["measured"] or row["why"] for row in rows.values())  # every cell measured or says why
     text = doc.read_text()
-    assert "| policy-gcbc |" in text and "Not measured: needs the changed-physics" in text and "## Closing note" in text
+    assert "| policy-gcbc |" in text and "Not measured: not run by this command. Model-based: `forethought adapt" in text and "## Closing note" in text
     assert "(../cmp/policy-gcbc/report.md)" in text  # links relative to the doc
     capsys.readouterr()
     assert main(["compare", "--model", str(tworoom_model_run), "--out", str(out), "--no-progress"]) == 2
