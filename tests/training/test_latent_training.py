@@ -19,7 +19,7 @@ from forethought.training.logging import read_metrics
 from forethought.training.pretrain import labelled_episodes, pretrain
 from forethought.training.stage2 import train_from_init
 
-from .toy import make_dot_store
+from .toy import Interrupt, make_dot_store, stop_after
 
 FAST = dict(progress=False, tensorboard=False)
 TINY = dict(preset="tiny", latent_dim=4, codes=4, inverse_hidden=32, **FAST)
@@ -72,15 +72,8 @@ def test_vq_pretraining_with_label_supervision_and_exact_resume(stores, tmp_path
                 **TINY)
     pretrain(stores[0], tmp_path / "full", **opts)
 
-    class Stop(Exception):
-        pass
-
-    def stop(step: int, metrics: dict) -> None:
-        if step == 6:
-            raise Stop
-
-    with pytest.raises(Stop):
-        pretrain(stores[0], tmp_path / "cut", on_step=stop, **opts)
+    with pytest.raises(Interrupt):
+        pretrain(stores[0], tmp_path / "cut", on_step=stop_after(6), **opts)
     pretrain(stores[0], tmp_path / "cut", resume=True, **opts)
     for part in ("model", "inverse"):
         full = load_file(str(tmp_path / "full" / part / "model.safetensors"))

@@ -18,7 +18,7 @@ from forethought.training.api import train
 from forethought.training.checkpoint import list_checkpoints
 from forethought.training.logging import read_metrics
 
-from .toy import make_dot_store
+from .toy import Interrupt, make_dot_store, stop_after
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = dict(progress=False, tensorboard=False)
@@ -81,15 +81,8 @@ def test_every_regularizer_trains_and_resumes_exactly(regularizer: str, store_pa
                 log_every=2)
     train(store_path, tmp_path / "full", **opts, **FAST)
 
-    class Stop(Exception):
-        pass
-
-    def stop(step: int, metrics: dict) -> None:
-        if step == 6:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(store_path, tmp_path / "cut", on_step=stop, **opts, **FAST)
+    with pytest.raises(Interrupt):
+        train(store_path, tmp_path / "cut", on_step=stop_after(6), **opts, **FAST)
     train(store_path, tmp_path / "cut", resume=True, **opts, **FAST)
     full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     for name in full:

@@ -59,6 +59,16 @@ class Interrupt(Exception):
     """Raised from `on_step` to stop a run the way a kill would (after that step, before the next)."""
 
 
+def stop_after(step: int | None):
+    """An `on_step` callback that raises `Interrupt` after `step` (never when `step` is None)."""
+
+    def on_step(done: int, metrics: dict) -> None:
+        if done == step:
+            raise Interrupt
+
+    return on_step
+
+
 def run_toy(out, cfg, *, resume: bool = False, stop_at: int | None = None, objective: ToyObjective | None = None,
             tensorboard: bool = False):
     """Train `objective` (default a fresh `ToyObjective`) on `LinearData` into `out`; stop after step
@@ -68,12 +78,8 @@ def run_toy(out, cfg, *, resume: bool = False, stop_at: int | None = None, objec
     torch.manual_seed(cfg.seed)  # as `train()` does before building the model
     objective = objective or ToyObjective()
 
-    def on_step(step: int, metrics: dict) -> None:
-        if step == stop_at:
-            raise Interrupt
-
     trainer = Trainer(objective, LinearData(256), cfg, out, val_set=LinearData(64, seed=1), progress=False,
-                      tensorboard=tensorboard, on_step=on_step)
+                      tensorboard=tensorboard, on_step=stop_after(stop_at))
     try:
         trainer.fit(resume=resume)
     except Interrupt:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from forethought.data.normalization import Normalizer
 from forethought.models.fast_rollout import CandidateRollout
 from forethought.models.protocols import LatentWorldModel
 from forethought.models.rollout import rollout_candidates
@@ -124,8 +125,6 @@ class LatentGoalObjective:
 
 def rest_action(model: LatentWorldModel) -> Tensor:
     """The model action ``(A,)`` of zero env action in every frameskip slot, normalized like the data."""
-    from forethought.data.normalization import Normalizer
-
     if not getattr(model, "normalization", None):
         raise ValueError("coast needs the model's action statistics (a model saved by forethought train)")
     return Normalizer.from_dict(model.normalization).normalize_action(torch.zeros(model.action_dim))

@@ -20,12 +20,9 @@ from forethought.data.normalization import Normalizer
 from forethought.policies.goal_policy import GoalPolicy
 from forethought.policies.hindsight import GoalSampling
 
-GCBC_GOALS = {"goal": GoalSampling(p_future=1.0)}  # uniform over the rest of the episode
-
-
 def gcbc_goals(discount: float | None = None) -> dict[str, GoalSampling]:
     """GCBC's hindsight goals: a later frame of the episode, uniform (``None``) or geometric with ``discount``."""
-    return GCBC_GOALS if discount is None else {"goal": GoalSampling(p_future=1.0, discount=discount)}
+    return {"goal": GoalSampling(p_future=1.0, discount=discount)}
 
 
 class GCBCObjective(nn.Module):
