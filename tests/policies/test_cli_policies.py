@@ -86,3 +86,23 @@ def test_init_fine_tunes_a_trained_policy(policy_runs, tworoom_model_run, tmp_pa
     assert main(["train-policy", "--method", "gcbc", "--model", str(tworoom_model_run), "--init",
                  str(policy_runs["gcbc"]), "--hidden", "64", "--out", str(tmp_path / "x"), *TRAIN]) == 2
     assert "--init: " in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_episodes_trains_on_the_first_n(tworoom_model_run, tworoom_data, tmp_path, capsys):
+    wm_run = json.loads((tworoom_model_run / "run.json").read_text())
+    same = tmp_path / "same"
+    assert main(["train-policy", "--method", "gcbc", "--model", str(tworoom_model_run), "--episodes", "10",
+                 "--out", str(same), *TRAIN]) == 0
+    info = json.loads((same / "run.json").read_text())
+    assert info["train_episodes"] == [i for i in wm_run["train_episodes"] if i < 10]  # held-out tasks stay held out
+    assert info["val_episodes"] == wm_run["val_episodes"]
+    alone = tmp_path / "alone"  # no world-model run: a fresh split of the first 10, as `forethought train` makes
+    assert main(["train-policy", "--method", "gcbc", "--data", str(tworoom_data), "--episodes", "10",
+                 "--out", str(alone), *TRAIN]) == 0
+    info = json.loads((alone / "run.json").read_text())
+    assert sorted(info["train_episodes"] + info["val_episodes"]) == list(range(10)) and len(info["val_episodes"]) == 1
+    capsys.readouterr()
+    assert main(["train-policy", "--method", "gcbc", "--data", str(tworoom_data), "--episodes", "21",
+                 "--out", str(tmp_path / "x"), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert "--episodes 21: " in err and "holds 20 episodes" in err and not (tmp_path / "x").exists()

@@ -20,8 +20,8 @@ TRAIN_POLICY_EPILOG = """examples:
   forethought train-policy --method gcivl --model runs/tworoom --out runs/tworoom-gcivl --steps 6000
   forethought train-policy --method imagination --model runs/tworoom --out runs/tworoom-dyna
   forethought train-policy --method gcbc --data data/tworoom --preset small --out runs/gcbc-alone
-  forethought train-policy --method gcbc --init runs/tworoom-gcbc --data data/tworoom-changed --steps 500 \
-      --out runs/tworoom-gcbc-adapted                                          # fine-tune on new data
+  forethought train-policy --method gcbc --init runs/tworoom-gcbc --data data/tworoom-changed --episodes 30 \
+      --steps 500 --out runs/tworoom-gcbc-adapted                   # fine-tune on 30 episodes of new data
   forethought eval --model runs/tworoom-gcbc --out reports/tworoom-gcbc      # the policy acts alone
   forethought eval --model runs/tworoom --warm-start runs/tworoom-dyna/model --out reports/cem-warm
 
@@ -29,7 +29,8 @@ TRAIN_POLICY_EPILOG = """examples:
 run's dataset, its training episodes (the held-out ones stay held out, so `eval` draws the same
 tasks), its frameskip, its normalization statistics and its encoder architecture. The imagination
 policy needs it: it trains through that model's frozen encoder and predictor, never stepping an env.
-Without --model the split is the one `forethought train` makes with the same --val-fraction and --seed.
+Without --model, or with --data other than the run's, the split is the one `forethought train` makes
+(of the first --episodes episodes) with the same --val-fraction and --seed.
 
 writes: OUT/model/ (the policy: model.safetensors, config.json, normalization.json), OUT/run.json,
 OUT/metrics.jsonl, OUT/tb/ (TensorBoard), OUT/ckpt/ (resumable with --resume)."""
@@ -71,6 +72,9 @@ class PolicyTrainConfig:
         "help": "imagination: weight of the hinge keeping actions in the data's action range"})
     bc_weight: float = field(default=0.1, metadata={
         "help": "imagination: weight of the pull toward the data's action on hindsight goals"})
+    episodes: int | None = field(default=None, metadata={
+        "help": "train on the first N episodes of the dataset only (a data-efficiency curve, or fine-tuning on 10 / "
+                "30 / 100 play episodes); with --model and its own dataset, the run's training episodes among them"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "held-out episodes without --model (the same split as `forethought train`'s)"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, data order and goals"})
@@ -94,7 +98,7 @@ class PolicyTrainConfig:
             raise ValueError("--data: no dataset; pass --data DATA (or --model RUN to use the run's dataset)")
         if self.ckpt_every is not None and self.ckpt_every < 0:
             raise ValueError(f"--ckpt-every must be >= 0, got {self.ckpt_every}")
-        for name in ("steps", "batch_size", "frameskip"):
+        for name in ("steps", "batch_size", "frameskip", "episodes"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")

@@ -40,15 +40,27 @@ def method_config(cfg: PolicyTrainConfig) -> GCIQLConfig | ImaginationConfig | N
     return None
 
 
-def _split(cfg: PolicyTrainConfig, run_info: dict[str, Any] | None, num_episodes: int) -> tuple[list[int], list[int], str]:
+def _split(cfg: PolicyTrainConfig, run_info: dict[str, Any] | None, data: str,
+           num_episodes: int) -> tuple[list[int], list[int], str]:
+    """Training and held-out episode ids: the world-model run's split when the policy trains on that run's
+    dataset (so `eval` draws the same held-out tasks), else a fresh split of the first ``cfg.episodes``."""
     from forethought.data.windows import split_episodes
 
-    if run_info is not None and run_info.get("train_episodes"):
-        train = [int(i) for i in run_info["train_episodes"] if 0 <= int(i) < num_episodes]
+    n = num_episodes if cfg.episodes is None else cfg.episodes
+    if n > num_episodes:
+        raise ValueError(f"--episodes {n}: {data} holds {num_episodes} episodes")
+    run_data = (run_info or {}).get("data")
+    if run_info is not None and run_info.get("train_episodes") and (
+            run_data is None or Path(run_data).resolve() == Path(data).resolve()):
+        train = [int(i) for i in run_info["train_episodes"] if 0 <= int(i) < n]
         val = [int(i) for i in run_info.get("val_episodes") or [] if 0 <= int(i) < num_episodes]
-        return train, val, f"the split of {cfg.model}/run.json"
-    train, val = split_episodes(num_episodes, cfg.val_fraction, seed=cfg.seed)
-    return train, val, f"split_episodes(val_fraction={cfg.val_fraction}, seed={cfg.seed}), as `forethought train`"
+        if not train:
+            raise ValueError(f"--episodes {n}: none of the first {n} episodes is a training episode of {cfg.model}")
+        first = "" if cfg.episodes is None else f", its training episodes among the first {n}"
+        return train, val, f"the split of {cfg.model}/run.json{first}"
+    train, val = split_episodes(n, cfg.val_fraction, seed=cfg.seed)
+    of = "" if cfg.episodes is None else f" of the first {n} episodes"
+    return train, val, f"split_episodes(val_fraction={cfg.val_fraction}, seed={cfg.seed}){of}, as `forethought train`"
 
 
 def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
@@ -88,7 +100,7 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
             warnings.warn(f"{data} has no stats.json; fitting normalization statistics on the whole dataset now",
                           stacklevel=2)
             normalizer = store.compute_stats()
-    train_ids, val_ids, split_note = _split(cfg, run_info, store.num_episodes)
+    train_ids, val_ids, split_note = _split(cfg, run_info, data, store.num_episodes)
     preset = TrainConfig.preset(cfg.preset)
     frameskip = cfg.frameskip or (world_model.config.frameskip if world_model is not None else None) or preset.frameskip
     history = world_model.history if cfg.method == "imagination" else 1
