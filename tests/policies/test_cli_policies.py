@@ -106,3 +106,18 @@ def test_episodes_trains_on_the_first_n(tworoom_model_run, tworoom_data, tmp_pat
                  "--out", str(tmp_path / "x"), *TRAIN]) == 2
     err = capsys.readouterr().err
     assert "--episodes 21: " in err and "holds 20 episodes" in err and not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_on_other_data_keeps_the_statistics_the_weights_learned_in(policy_runs, tmp_path):
+    from forethought.data.collect import collect
+
+    other = tmp_path / "changed"  # another policy: other action statistics
+    collect("forethought/TwoRoom-v0", other, episodes=6, steps=40, policy="random", seed=9, progress=False)
+    out = tmp_path / "tuned"
+    assert main(["train-policy", "--method", "gcbc", "--init", str(policy_runs["gcbc"]), "--data", str(other),
+                 "--episodes", "5", "--out", str(out), *TRAIN]) == 0
+    start = GoalPolicy.from_pretrained(policy_runs["gcbc"] / "model")
+    tuned = GoalPolicy.from_pretrained(out / "model")
+    assert tuned.normalization == start.normalization
+    info = json.loads((out / "run.json").read_text())
+    assert sorted(info["train_episodes"] + info["val_episodes"]) == list(range(5))

@@ -90,9 +90,12 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
 
     require_actions(store, "train-policy needs action labels")
     check_training_data(store, "cheap", False)
-    if world_model is not None and world_model.normalization is not None:
-        from forethought.data.normalization import Normalizer
+    from forethought.data.normalization import Normalizer
 
+    init = _load_init(cfg.init) if cfg.init is not None else None
+    if init is not None and init.normalization is not None:
+        normalizer = Normalizer.from_dict(init.normalization)  # the statistics its weights were trained in
+    elif world_model is not None and world_model.normalization is not None:
         normalizer = Normalizer.from_dict(world_model.normalization)  # the statistics the model plans with
     else:
         normalizer = store.stats
@@ -137,8 +140,8 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
                             world_model=str(Path(model_dir).resolve()) if model_dir is not None else None)
     seed_everything(cfg.seed)
     policy = GoalPolicy(pcfg, normalizer.to_dict())
-    if cfg.init is not None:
-        _start_from(policy, cfg.init)
+    if init is not None:
+        _start_from(policy, init, cfg.init)
     objective: torch.nn.Module
     if mcfg is None:
         objective = GCBCObjective(policy, normalizer)
@@ -175,15 +178,19 @@ def train_policy(cfg: PolicyTrainConfig, *, on_step: Any = None) -> Path:
     return out / "model"
 
 
-def _start_from(policy: GoalPolicy, init: str) -> None:
-    """Load the weights of a trained policy of the same architecture into ``policy`` (fine-tuning)."""
+def _load_init(init: str) -> GoalPolicy:
+    """The trained policy ``--init`` names (a policy run folder or its ``model/`` folder)."""
     folder = Path(init) / "model" if (Path(init) / "model" / "config.json").is_file() else Path(init)
-    trained = GoalPolicy.from_pretrained(folder)
+    return GoalPolicy.from_pretrained(folder)
+
+
+def _start_from(policy: GoalPolicy, trained: GoalPolicy, init: str) -> None:
+    """Load the weights of ``trained`` (same architecture) into ``policy`` (fine-tuning)."""
     mine, theirs = policy.config, trained.config
     fields = ("obs_shape", "action_dim", "frameskip", "latent_dim", "encoder", "hidden", "depth")
     differ = [f"{f}: {getattr(theirs, f)} there, {getattr(mine, f)} here" for f in fields
               if getattr(mine, f) != getattr(theirs, f)]
     if differ:
-        raise ValueError(f"--init: {folder} has another architecture ({'; '.join(differ)}); train with the same "
+        raise ValueError(f"--init: {init} has another architecture ({'; '.join(differ)}); train with the same "
                          "--preset / --model, --hidden, --depth and --frameskip as it was")
     policy.load_state_dict(trained.state_dict())
