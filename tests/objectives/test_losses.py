@@ -89,3 +89,29 @@ def test_jepa_loss_all_regularizers_and_detached_decoder() -> None:
     model.decoder.loss(model.encode(obs), obs).backward()
     assert all(p.grad is None for p in model.encoder.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+
+
+def test_recon_weight_sends_the_pixel_loss_into_the_encoder() -> None:
+    torch.manual_seed(0)
+    cfg = WorldModelConfig.preset("tiny", obs_shape=(3, 32, 32), action_dim=2, decoder=DecoderConfig(channels=(8, 8)))
+    model = WorldModel(cfg)
+    obs = torch.randint(0, 256, (4, 6, 3, 32, 32), dtype=torch.uint8)
+    acts = torch.randn(4, 5, 2)
+    none = make_regularizer("none")
+
+    def encoder_grad(recon_weight: float) -> torch.Tensor:
+        model.zero_grad()
+        JEPALoss(none, recon_weight=recon_weight)(model, obs, acts)[0].backward()
+        return torch.cat([p.grad.flatten() for p in model.encoder.parameters() if p.grad is not None])
+
+    probe, trained = encoder_grad(0.0), encoder_grad(2.0)
+    assert not torch.allclose(probe, trained)  # the reconstruction now shapes the encoder
+    model.zero_grad()
+    rec = model.decoder.loss(model.encode(obs), obs, detach=False)
+    rec.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    with pytest.raises(ValueError, match="recon_weight must be >= 0"):
+        JEPALoss(none, recon_weight=-1)
+    with pytest.raises(ValueError, match="needs a model with a decoder"):
+        JEPALoss(none, recon_weight=1.0)(WorldModel(WorldModelConfig.preset("tiny", obs_shape=(3, 32, 32),
+                                                                            action_dim=2)), obs, acts)

@@ -45,3 +45,20 @@ def test_state_readout_trains_is_saved_and_reads_the_state(store, tmp_path):
     assert plain.readout is None and plain.config.readout_dim is None
     with pytest.raises(ValueError, match="state-weight"):
         plain.read_state(torch.zeros(1, 1, plain.latent_dim))
+
+
+def test_recon_weight_adds_a_decoder_that_is_saved_and_trains_the_encoder(store, tmp_path):
+    """--recon-weight: a pixel decoder trained through the encoder (not privileged: no state is read)."""
+    common = dict(preset="tiny", steps=4, warmup_steps=0, progress=False, tensorboard=False, frameskip=1,
+                  batch_size=4)
+    model = WorldModel.from_pretrained(train(store.path, tmp_path / "recon", recon_weight=1.0, **common))
+    assert model.decoder is not None and model.readout is None
+    config = json.loads((tmp_path / "recon" / "train_config.json").read_text())
+    assert config["recon_weight"] == 1.0
+    metrics = [json.loads(line) for line in (tmp_path / "recon" / "metrics.jsonl").read_text().splitlines()]
+    assert any("train/recon_loss" in m for m in metrics)
+    with torch.no_grad():
+        frames = model.decode(model.encode(torch.zeros(1, 2, 3, 64, 64, dtype=torch.uint8)))
+    assert frames.shape == (1, 2, 3, 64, 64)
+    with pytest.raises(ValueError, match="recon_weight must be a finite number >= 0"):
+        train(store.path, tmp_path / "bad", recon_weight=-1.0, **common)

@@ -1,7 +1,9 @@
 """Optional pixel decoder, for looking at what the latents hold (pictures only).
 
-It is trained on *detached* latents: its reconstruction loss never reaches the encoder, so the
-world model's representation is the one the JEPA objective shapes, and the decoder is a probe.
+By default it is trained on *detached* latents: its reconstruction loss never reaches the encoder,
+so the world model's representation is the one the JEPA objective shapes, and the decoder is a
+probe. With ``TrainConfig.recon_weight > 0`` (``train --recon-weight``) the loss reaches the
+encoder: an auxiliary signal that keeps in the latent what is in the pixels.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class Decoder(nn.Module):
         x = self.fc(z.reshape(B * T, D)).view(B * T, *self.seed_shape)
         return self.net(x).sigmoid().view(B, T, *self.obs_shape)
 
-    def loss(self, z: Tensor, obs: Tensor) -> Tensor:
-        """MSE in ``[0, 1]`` pixel space between ``decode(z.detach())`` and ``obs (B, T, C, H, W)``."""
+    def loss(self, z: Tensor, obs: Tensor, detach: bool = True) -> Tensor:
+        """MSE in ``[0, 1]`` pixel space between ``decode(z)`` and ``obs (B, T, C, H, W)``; ``z`` is
+        detached unless ``detach=False`` (then the loss trains the encoder too)."""
         target = obs.float() / 255.0 if not obs.is_floating_point() else obs.float()
-        return F.mse_loss(self(z.detach()), target)
+        return F.mse_loss(self(z.detach() if detach else z), target)

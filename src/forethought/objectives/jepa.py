@@ -4,6 +4,7 @@
       + rollout_weight * MSE(rollout from h frames, target)   optional, multi-step
       + regularizer.weight * R(z)                             SIGReg / VICReg / none
       + decoder MSE on detached latents                       only if the model has a decoder
+        (or recon_weight * decoder MSE through the encoder, when recon_weight > 0)
 
 ``target`` is ``z`` (SIGReg, VICReg, none) or the EMA target encoder's detached output (ema).
 SIGReg is applied to the encoder embeddings ``z (B, T, D)`` per time step over the batch (LeWM):
@@ -26,6 +27,8 @@ class JEPALoss:
         rollout_weight: weight of the multi-step rollout loss (0 disables it).
         rollout_context: frames of context for the rollout loss (default: the model's history).
         target_encoder: the EMA target, required when ``regularizer.needs_target_encoder``.
+        recon_weight: 0: the model's decoder (if any) is a probe on detached latents; > 0: its pixel
+            loss, times this weight, trains the encoder too (needs a model with a decoder).
     """
 
     def __init__(
@@ -34,9 +37,10 @@ class JEPALoss:
         rollout_weight: float = 0.0,
         rollout_context: int | None = None,
         target_encoder: EMATarget | None = None,
+        recon_weight: float = 0.0,
     ) -> None:
-        if rollout_weight < 0:
-            raise ValueError(f"rollout_weight must be >= 0, got {rollout_weight}")
+        if rollout_weight < 0 or recon_weight < 0:
+            raise ValueError(f"rollout_weight and recon_weight must be >= 0, got {rollout_weight}, {recon_weight}")
         if getattr(regularizer, "needs_target_encoder", False) and target_encoder is None:
             raise ValueError(
                 f"regularizer {regularizer.name!r} needs a target encoder: "
@@ -46,6 +50,7 @@ class JEPALoss:
         self.rollout_weight = rollout_weight
         self.rollout_context = rollout_context
         self.target_encoder = target_encoder
+        self.recon_weight = float(recon_weight)
 
     def __call__(self, model: nn.Module, obs: Tensor, actions: Tensor,
                  proprio: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
@@ -69,8 +74,12 @@ class JEPALoss:
             loss = loss + self.rollout_weight * roll
             metrics["loss/rollout"] = roll.detach()
         if getattr(model, "decoder", None) is not None:
-            rec = model.decoder.loss(z, obs)  # detaches z inside: a probe, not a training signal
-            loss = loss + rec
+            # recon_weight > 0: the pixel loss trains the encoder too; else the decoder is a probe on detached z
+            trains = self.recon_weight > 0
+            rec = model.decoder.loss(z, obs, detach=not trains)
+            loss = loss + (self.recon_weight if trains else 1.0) * rec
             metrics["loss/reconstruction"] = rec.detach()
+        elif self.recon_weight > 0:
+            raise ValueError("recon_weight > 0 needs a model with a decoder (WorldModelConfig(decoder=DecoderConfig()))")
         metrics["loss/total"] = loss.detach()
         return loss, metrics

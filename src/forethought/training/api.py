@@ -90,11 +90,15 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             normalizer = store.compute_stats()
         train_ids, val_ids = split_episodes(n, cfg.val_fraction, seed=cfg.seed)
         train_ids, val_ids = [i for i in train_ids if i not in skip], [i for i in val_ids if i not in skip]
-        readout: dict[str, Any] = {}
+        heads: dict[str, Any] = {}  # optional model parts: the state readout, the pixel decoder
         if cfg.state_weight > 0:
             if normalizer.state is None:
                 raise ValueError(f"{data}: --state-weight needs a dataset that stores states; this one has none")
-            readout = {"readout_dim": normalizer.state.dim}
+            heads["readout_dim"] = normalizer.state.dim
+        if cfg.recon_weight > 0:
+            from forethought.models.decoder import DecoderConfig
+
+            heads["decoder"] = DecoderConfig()
         proprio_dims = (model_overrides or {}).get("proprio_dims")
         if proprio_dims is not None:
             if normalizer.state is None:
@@ -102,7 +106,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
             if max(proprio_dims) >= normalizer.state.dim:
                 raise ValueError(f"{data}: --proprio-dims {list(proprio_dims)} but the stored state has "
                                  f"{normalizer.state.dim} dims (indices 0..{normalizer.state.dim - 1})")
-        keys = ("obs", "action", "state") if readout or proprio_dims is not None else ("obs", "action")
+        keys = ("obs", "action", "state") if cfg.state_weight > 0 or proprio_dims is not None else ("obs", "action")
         window_args = dict(history=cfg.history, horizon=cfg.horizon, frameskip=cfg.frameskip,
                            keys=keys, in_memory=cfg.in_memory)
         train_set = WindowDataset(store, episodes=train_ids, **window_args)
@@ -110,13 +114,13 @@ def train(data: str | Path, out: str | Path, *, preset: str = "small", regulariz
         obs_shape = tuple(train_set[0]["obs"].shape[1:])  # (C, H, W) or (S,)
         action_dim = cfg.frameskip * train_set.action_dim
         model_cfg = _model_config(preset, obs_shape, action_dim, cfg.history,
-                                  {"frameskip": cfg.frameskip, "env_id": store.meta.get("env_id"), **readout,
+                                  {"frameskip": cfg.frameskip, "env_id": store.meta.get("env_id"), **heads,
                                    **(model_overrides or {})})
         seed_everything(cfg.seed)  # model init is part of the run's determinism
         model = WorldModel(model_cfg)
         objective = JEPATrainingObjective(model, normalizer, regularizer=cfg.regularizer, reg_weight=cfg.reg_weight,
                                           total_steps=cfg.steps, seed=cfg.seed, rollout_weight=cfg.rollout_weight,
-                                          state_weight=cfg.state_weight)
+                                          state_weight=cfg.state_weight, recon_weight=cfg.recon_weight)
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             run_info = {"data": str(Path(data).resolve()), "preset": preset, "world_size": dist.world_size,

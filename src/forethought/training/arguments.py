@@ -32,6 +32,8 @@ OVERRIDES: list[tuple[str, type, str]] = [
     ("rollout_weight", float, "weight of the multi-step rollout loss (needs --horizon >= 2)"),
     ("state_weight", float, "weight of an auxiliary readout of the true state from each latent (privileged "
                             "supervision of the encoder; the dataset must store states)"),
+    ("recon_weight", float, "weight of a pixel reconstruction loss that also trains the encoder (adds a decoder; "
+                            "not privileged: keeps what prediction alone may drop, e.g. PushT's block)"),
     ("history", int, "context frames of the predictor"),
     ("horizon", int, "predicted frames per training window"),
     ("frameskip", int, "env steps per model step"),

@@ -81,6 +81,10 @@ class TrainConfig:
     """Weight of an auxiliary readout of the dataset's true state from every latent (privileged
     supervision: it teaches the encoder what the state is; say so wherever a model trained with it is
     reported). 0 disables it; the dataset must store states."""
+    recon_weight: float = 0.0
+    """Weight of a pixel reconstruction loss from every latent that trains the encoder too (a decoder
+    is added to the model). Not privileged: the target is the observed frame. It keeps what the JEPA
+    loss alone may drop (PushT's block). 0: no decoder."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (at least one episode when > 0)."""
 
@@ -91,7 +95,8 @@ class TrainConfig:
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < steps ({self.steps}); "
                              f"a warm-up of ~5% of the steps is typical")
-        for name in ("lr", "weight_decay", "grad_clip", "reg_weight", "rollout_weight", "state_weight", "min_lr_ratio",
+        for name in ("lr", "weight_decay", "grad_clip", "reg_weight", "rollout_weight", "state_weight", "recon_weight",
+                     "min_lr_ratio",
                      "val_fraction"):
             value = getattr(self, name)
             if value is None and name == "reg_weight":
@@ -148,6 +153,7 @@ class TrainConfig:
         """
         if isinstance(data, dict):
             data = {"state_weight": 0.0, **data}  # written before the field existed
+        data = {"recon_weight": 0.0, **data}
         return from_json_dict(cls, data, source=source, written_by=written_by, fix=fix)
 
     def to_json(self) -> str:

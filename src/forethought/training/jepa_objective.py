@@ -7,7 +7,7 @@ One step, for a batch of windows `obs (B, T, C, H, W)` uint8 and raw actions `(B
     pred   = predictor over z[:, :-1] with a              position t predicts frame t+1
     target = z[:, 1:]                                     SIGReg / VICReg / none: no stop-gradient (LeWM)
            = EMA encoder(obs)[:, 1:], detached            ema
-    loss   = MSE(pred, target) + lambda * R(z)  (+ rollout, + decoder probe)
+    loss   = MSE(pred, target) + lambda * R(z)  (+ rollout, + decoder probe or recon_weight * pixel MSE)
            + state_weight * MSE(readout(z), normalized true state)   optional, privileged supervision
 
 The loss itself is `forethought.objectives.JEPALoss`; this module adds what training needs around
@@ -46,11 +46,13 @@ class JEPATrainingObjective(nn.Module):
         rollout_weight: weight of the multi-step rollout loss (0 disables it).
         state_weight: weight of the readout loss (needs ``model.readout`` and batches with ``state``):
             privileged supervision that teaches the encoder the true state.
+        recon_weight: weight of the decoder's pixel loss through the encoder (needs ``model.decoder``);
+            0 keeps a decoder, if the model has one, a probe on detached latents.
     """
 
     def __init__(self, model: WorldModel, normalizer: Normalizer, *, regularizer: str = "sigreg",
                  reg_weight: float | None = None, total_steps: int | None = None, seed: int = 0,
-                 rollout_weight: float = 0.0, state_weight: float = 0.0) -> None:
+                 rollout_weight: float = 0.0, state_weight: float = 0.0, recon_weight: float = 0.0) -> None:
         super().__init__()
         if state_weight and model.readout is None:
             raise ValueError("state_weight > 0 needs a model with a readout head (WorldModelConfig.readout_dim)")
@@ -62,7 +64,8 @@ class JEPATrainingObjective(nn.Module):
         self.regularizer = make_regularizer(regularizer, reg_weight, **kwargs)
         self.target = (self.regularizer.make_target(model.encoder, total_steps)
                        if getattr(self.regularizer, "needs_target_encoder", False) else None)
-        self.loss_fn = JEPALoss(self.regularizer, rollout_weight=rollout_weight, target_encoder=self.target)
+        self.loss_fn = JEPALoss(self.regularizer, rollout_weight=rollout_weight, target_encoder=self.target,
+                                recon_weight=recon_weight)
         self._z: Tensor | None = None
         self._z_live: Tensor | None = None  # the same embeddings with their graph, for the readout loss
         # The online encoder's output, captured without a second forward pass (for diagnostics).
