@@ -70,12 +70,15 @@ def test_make_regularizer() -> None:
         make_regularizer("sigreg", projections=3)
 
 
-def test_jepa_loss_all_regularizers_and_detached_decoder() -> None:
+def _decoder_model() -> tuple[WorldModel, torch.Tensor, torch.Tensor]:
+    """A tiny pixel model with a decoder, a batch of frames ``(4, 6, 3, 32, 32)`` and actions ``(4, 5, 2)``."""
     torch.manual_seed(0)
     cfg = WorldModelConfig.preset("tiny", obs_shape=(3, 32, 32), action_dim=2, decoder=DecoderConfig(channels=(8, 8)))
-    model = WorldModel(cfg)
-    obs = torch.randint(0, 256, (4, 6, 3, 32, 32), dtype=torch.uint8)
-    acts = torch.randn(4, 5, 2)
+    return WorldModel(cfg), torch.randint(0, 256, (4, 6, 3, 32, 32), dtype=torch.uint8), torch.randn(4, 5, 2)
+
+
+def test_jepa_loss_all_regularizers_and_detached_decoder() -> None:
+    model, obs, acts = _decoder_model()
     for name in ("sigreg", "vicreg", "none"):
         loss, metrics = JEPALoss(make_regularizer(name), rollout_weight=0.5)(model, obs, acts)
         assert torch.isfinite(loss) and {"loss/prediction", "loss/rollout", "loss/reconstruction"} <= set(metrics)
@@ -92,11 +95,7 @@ def test_jepa_loss_all_regularizers_and_detached_decoder() -> None:
 
 
 def test_recon_weight_sends_the_pixel_loss_into_the_encoder() -> None:
-    torch.manual_seed(0)
-    cfg = WorldModelConfig.preset("tiny", obs_shape=(3, 32, 32), action_dim=2, decoder=DecoderConfig(channels=(8, 8)))
-    model = WorldModel(cfg)
-    obs = torch.randint(0, 256, (4, 6, 3, 32, 32), dtype=torch.uint8)
-    acts = torch.randn(4, 5, 2)
+    model, obs, acts = _decoder_model()
     none = make_regularizer("none")
 
     def encoder_grad(recon_weight: float) -> torch.Tensor:
