@@ -62,7 +62,7 @@ def test_latent_actions_report(runs, kind, tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["kind"] == kind and report["transitions"] == 40 and report["test_transitions"] == 60
     assert report["episodes"] == "every episode of the dataset"
-    for key in ("probe_r2", "controllability", "controllability_ratio", "prediction_mse"):
+    for key in ("probe_r2", "probe_r2_sum", "controllability", "controllability_ratio", "prediction_mse"):
         assert np.isfinite(report[key]), key
         assert key in printed
     if kind == "vq":

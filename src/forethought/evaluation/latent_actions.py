@@ -5,6 +5,9 @@ transitions at the model's rate (frameskip-concatenated, normalized real actions
 
 * **probe R²**: a ridge map latent action -> real action fitted on ``transitions`` labelled
   transitions (200 by default, as LAPO's few labels) and scored on ``test_transitions`` others;
+  ``probe_r2_sum`` the same for the real actions summed over the frameskip: frames show where a
+  velocity-controlled agent went, not the order of the ``k`` actions that took it there, so the
+  sum is the part of a frameskip chunk a latent action can recover;
 * **VQ**: the code -> real action map: each code's mean action (``code_r2``) and, when the real
   actions take few distinct values (a discrete action set), the majority-mapping accuracy: each
   code is mapped to the action it co-occurs with most in the fitting set (``code_accuracy``, with
@@ -104,6 +107,9 @@ def latent_action_quality(model: str | Path, data: str | Path, *, transitions: i
     U, A, RAW = np.concatenate(u), np.concatenate(acts), np.concatenate(raw)
     w, b, mu, sd = fit_ridge(U[:nf], A[:nf])
     probe = ((U[nf:] - mu) / sd) @ w + b
+    A_sum = A.reshape(len(A), k, -1).sum(axis=1)  # (N, env action dim): the chunk's net action
+    w, b, mu, sd = fit_ridge(U[:nf], A_sum[:nf])
+    probe_sum = ((U[nf:] - mu) / sd) @ w + b
     gap = float(np.average(gaps, weights=weights)) if gaps else None
     mse = float(np.average(mses, weights=weights)) if mses else None
     cfg = inverse.config
@@ -111,6 +117,7 @@ def latent_action_quality(model: str | Path, data: str | Path, *, transitions: i
         "model": str(Path(model)), "data": str(Path(data)), "episodes": note, "kind": cfg.kind, "dim": cfg.dim,
         "codes": cfg.codes if cfg.kind == "vq" else None, "frameskip": k, "transitions": int(nf),
         "test_transitions": int(len(test_ids)), "probe_r2": _r2(A[nf:], probe),
+        "probe_r2_sum": _r2(A_sum[nf:], probe_sum),
         "controllability": gap, "prediction_mse": mse,
         "controllability_ratio": None if gap is None or not mse else (gap + mse) / mse,
     }
