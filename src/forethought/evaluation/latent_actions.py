@@ -105,19 +105,20 @@ def latent_action_quality(model: str | Path, data: str | Path, *, transitions: i
                     weights.append(len(items))
     nf = len(fit_ids)
     U, A, RAW = np.concatenate(u), np.concatenate(acts), np.concatenate(raw)
-    w, b, mu, sd = fit_ridge(U[:nf], A[:nf])
-    probe = ((U[nf:] - mu) / sd) @ w + b
-    A_sum = A.reshape(len(A), k, -1).sum(axis=1)  # (N, env action dim): the chunk's net action
-    w, b, mu, sd = fit_ridge(U[:nf], A_sum[:nf])
-    probe_sum = ((U[nf:] - mu) / sd) @ w + b
+
+    def probe_r2(target: np.ndarray) -> float:
+        """R² on the test transitions of a ridge map latent action -> ``target``, fitted on the first ``nf``."""
+        w, b, mu, sd = fit_ridge(U[:nf], target[:nf])
+        return _r2(target[nf:], ((U[nf:] - mu) / sd) @ w + b)
+
     gap = float(np.average(gaps, weights=weights)) if gaps else None
     mse = float(np.average(mses, weights=weights)) if mses else None
     cfg = inverse.config
     report: dict[str, Any] = {
         "model": str(Path(model)), "data": str(Path(data)), "episodes": note, "kind": cfg.kind, "dim": cfg.dim,
         "codes": cfg.codes if cfg.kind == "vq" else None, "frameskip": k, "transitions": int(nf),
-        "test_transitions": int(len(test_ids)), "probe_r2": _r2(A[nf:], probe),
-        "probe_r2_sum": _r2(A_sum[nf:], probe_sum),
+        "test_transitions": int(len(test_ids)), "probe_r2": probe_r2(A),
+        "probe_r2_sum": probe_r2(A.reshape(len(A), k, -1).sum(axis=1)),  # the chunk's net action
         "controllability": gap, "prediction_mse": mse,
         "controllability_ratio": None if gap is None or not mse else (gap + mse) / mse,
     }

@@ -96,8 +96,7 @@ class TrainConfig:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be < steps ({self.steps}); "
                              f"a warm-up of ~5% of the steps is typical")
         for name in ("lr", "weight_decay", "grad_clip", "reg_weight", "rollout_weight", "state_weight", "recon_weight",
-                     "min_lr_ratio",
-                     "val_fraction"):
+                     "min_lr_ratio", "val_fraction"):
             value = getattr(self, name)
             if value is None and name == "reg_weight":
                 continue
@@ -152,8 +151,7 @@ class TrainConfig:
         the expected type and the value, with `source`, `written_by` and `fix`.
         """
         if isinstance(data, dict):
-            data = {"state_weight": 0.0, **data}  # written before the field existed
-        data = {"recon_weight": 0.0, **data}
+            data = {"state_weight": 0.0, "recon_weight": 0.0, **data}  # written before these fields existed
         return from_json_dict(cls, data, source=source, written_by=written_by, fix=fix)
 
     def to_json(self) -> str:
