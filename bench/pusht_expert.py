@@ -14,8 +14,16 @@ Two measurements per policy (`pusht-expert` and the older `pusht`) and noise lev
 - **collection**: `--episodes` episodes of `--length` steps as `forethought collect` runs them
   (episode i: `env.reset(seed=i)`, the policy's own random targets): the fraction of transitions
   in which the block moves at all, as collect's summary reports it (`block_moving_fraction`),
-  the fraction in which it moves more than 1 world unit, and the time per env step (env and
-  policy, 1 thread).
+  the fraction in which it moves more than 1 world unit, the time per env step (env and
+  policy, 1 thread), and how hard the evaluation's tasks drawn from such data are: over every
+  25-step window (start row, goal row 25 steps later, as `forethought eval` draws its tasks) the
+  median block move and turn, and the share of windows already solved at the start.
+
+`--speed` caps `pusht-expert`'s normalized action before noise (1: as fast as the env allows). For
+scale: DINO-WM's PushT set (which LeWM uses) replays human demonstrations of about 125 steps that
+take the block from a random pose to a fixed one, roughly 115 units and 90 degrees away on
+average, which is of the order of 30 units and 20 degrees per 25 steps (an estimate from the
+published episode counts, not a measurement of that data).
 
 Prints a table and writes bench/results/pusht_expert.json.
 """
@@ -55,8 +63,13 @@ def _aim(policy, name: str, goal: np.ndarray) -> None:
         policy._new_target = lambda: None
 
 
-def target_poses(env, name: str, noise: float, pairs: int, steps: int) -> dict:
-    policy = make_policy(name, env.action_space, env_id=ENV_ID, noise=noise)
+def _policy(env, name: str, noise: float, speed: float):
+    kwargs = {"speed": speed} if name == "pusht-expert" else {}
+    return make_policy(name, env.action_space, env_id=ENV_ID, noise=noise, **kwargs)
+
+
+def target_poses(env, name: str, noise: float, speed: float, pairs: int, steps: int) -> dict:
+    policy = _policy(env, name, noise, speed)
     wins, moved, total = [], 0, 0
     for i in range(pairs):
         _, info = env.reset(seed=i)
@@ -78,18 +91,26 @@ def target_poses(env, name: str, noise: float, pairs: int, steps: int) -> dict:
             "median_steps": float(np.median(wins)) if wins else None, "block_moving": moved / total}
 
 
-def collection(env, name: str, noise: float, episodes: int, length: int) -> dict:
-    """Block-moving fractions of `episodes` collected episodes (any motion, as collect reports; > 1 unit)."""
-    policy = make_policy(name, env.action_space, env_id=ENV_ID, noise=noise)
-    step = []
+def collection(env, name: str, noise: float, speed: float, episodes: int, length: int, window: int = 25) -> dict:
+    """Block-moving fractions of `episodes` collected episodes (any motion, as collect reports; > 1 unit),
+    and the block's move / turn over every `window`-step task window (and the share solved at the start)."""
+    policy = _policy(env, name, noise, speed)
+    step, move, turn, solved = [], [], [], []
     t0 = time.perf_counter()
     for i in range(episodes):
         ep = rollout(env, policy, seed=i, max_steps=length)
         step.append(np.linalg.norm(np.diff(ep.state[:, 2:4], axis=0), axis=1))
+        for t in range(len(ep.state) - window):
+            s, g = ep.state[t], ep.state[t + window]
+            move.append(float(np.linalg.norm(g[2:4] - s[2:4])))
+            turn.append(float(np.degrees(abs((g[4] - s[4] + np.pi) % (2 * np.pi) - np.pi))))
+            solved.append(env.unwrapped.success(s, g))
     ms = (time.perf_counter() - t0) / (episodes * length) * 1000
     step = np.concatenate(step)
     return {"collect_block_moving": float((step > 1e-6).mean()),
-            "collect_block_moving_1unit": float((step > 1.0).mean()), "collect_ms_per_step": round(ms, 3)}
+            "collect_block_moving_1unit": float((step > 1.0).mean()), "collect_ms_per_step": round(ms, 3),
+            "task_block_move": float(np.median(move)), "task_block_turn_deg": float(np.median(turn)),
+            "task_solved_at_start": float(np.mean(solved))}
 
 
 def main() -> None:
@@ -99,25 +120,30 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    p.add_argument("--speed", type=float, nargs="+", default=[1.0], help="pusht-expert's speed cap(s)")
     p.add_argument("--policies", nargs="+", default=["pusht-expert", "pusht"])
     p.add_argument("--out", type=Path, default=Path("bench/results/pusht_expert.json"))
     args = p.parse_args()
     env = make(ENV_ID)
     rows = []
-    print(f"{'policy':<13} {'noise':>5} | {'success':>7} {'95% CI':>13} {'median steps':>12} {'block moves':>11}"
-          f" | {'collect: block moves':>20} {'> 1 unit':>8} {'ms/step':>7}")
+    print(f"{'policy':<13} {'noise':>5} {'speed':>5} | {'success':>7} {'95% CI':>13} {'median steps':>12}"
+          f" {'block moves':>11} | {'collect: block moves':>20} {'> 1 unit':>8} {'ms/step':>7}"
+          f" | {'task: move':>10} {'turn':>5} {'solved':>6}")
     for name in args.policies:
-        for noise in args.noise:
-            t0 = time.perf_counter()
-            r = target_poses(env, name, noise, args.pairs, args.steps)
-            r.update(collection(env, name, noise, args.episodes, args.length))
-            r.update(policy=name, noise=noise, seconds=round(time.perf_counter() - t0, 1))
-            rows.append(r)
-            med = "-" if r["median_steps"] is None else f"{r['median_steps']:.0f}"
-            ci = f"[{r['success_ci95'][0]:.2f}, {r['success_ci95'][1]:.2f}]"
-            print(f"{name:<13} {noise:>5.2f} | {r['success']:>7.0%} {ci:>13} {med:>12} {r['block_moving']:>11.0%}"
-                  f" | {r['collect_block_moving']:>20.0%} {r['collect_block_moving_1unit']:>8.0%}"
-                  f" {r['collect_ms_per_step']:>7.2f}", flush=True)
+        for speed in (args.speed if name == "pusht-expert" else [1.0]):
+            for noise in args.noise:
+                t0 = time.perf_counter()
+                r = target_poses(env, name, noise, speed, args.pairs, args.steps)
+                r.update(collection(env, name, noise, speed, args.episodes, args.length))
+                r.update(policy=name, noise=noise, speed=speed, seconds=round(time.perf_counter() - t0, 1))
+                rows.append(r)
+                med = "-" if r["median_steps"] is None else f"{r['median_steps']:.0f}"
+                ci = f"[{r['success_ci95'][0]:.2f}, {r['success_ci95'][1]:.2f}]"
+                print(f"{name:<13} {noise:>5.2f} {speed:>5.2f} | {r['success']:>7.0%} {ci:>13} {med:>12}"
+                      f" {r['block_moving']:>11.0%} | {r['collect_block_moving']:>20.0%}"
+                      f" {r['collect_block_moving_1unit']:>8.0%} {r['collect_ms_per_step']:>7.2f}"
+                      f" | {r['task_block_move']:>10.0f} {r['task_block_turn_deg']:>5.0f} {r['task_solved_at_start']:>6.0%}",
+                      flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k != "out"}
     args.out.write_text(json.dumps({"config": config, "rows": rows}, indent=2) + "\n")

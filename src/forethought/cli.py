@@ -138,7 +138,8 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
         "--policy",
         default="random",
         help="random (uniform), smooth (temporally correlated headings), pusht (noisy scripted pusher) or "
-        "pusht-expert (pushes the T to random target poses as an expert would; --policy-kwargs '{\"noise\": 0.3}')",
+        "pusht-expert (pushes the T to random target poses as an expert would; --policy-kwargs "
+        "'{\"noise\": 0.1, \"speed\": 0.3}': speed 0.3 paces it like replayed human demonstrations, 1 is full speed)",
     )
     p.add_argument("--policy-kwargs", type=_json_dict, default=None, help="JSON object passed to the policy")
     p.add_argument("--env-kwargs", type=_json_dict, default=None, help='JSON object passed to the env, e.g. \'{"image_size": 96}\'')

@@ -120,6 +120,32 @@ def test_deterministic_given_rng_and_actions_in_the_box(env):
     assert np.abs(a).max() == 1.0  # it travels at full speed at times
 
 
+def test_speed_caps_the_action_and_still_pushes_toward_the_target(env):
+    start = np.array([100.0, 100.0, 300.0, 250.0, 0.3, 0.0, 0.0])
+    target = np.array([250.0, 300.0, 0.8])
+
+    def run(speed: float) -> tuple[np.ndarray, float, float]:
+        _, info = env.reset(seed=0, options={"state": start})
+        policy = PushTExpertPolicy(env.action_space, noise=0.0, speed=speed)
+        policy.reset(np.random.default_rng(0))
+        policy.set_target(target)
+        first, acts, best = _pose_error(info["state"], target), [], np.inf
+        for _ in range(150):  # once there, the policy draws a new target: keep the closest approach
+            acts.append(policy.act(None, info))
+            _, _, _, _, info = env.step(acts[-1])
+            best = min(best, _pose_error(info["state"], target))
+        return np.stack(acts), first, best
+
+    fast, first, fast_end = run(1.0)
+    slow, first, slow_end = run(0.3)
+    assert np.abs(fast).max() == pytest.approx(1.0) and np.abs(slow).max() == pytest.approx(0.3, abs=1e-6)
+    assert slow_end < 0.3 * first and fast_end < 0.3 * first, (first, slow_end, fast_end)
+    with pytest.raises(ValueError, match="speed"):
+        PushTExpertPolicy(BOX, speed=0.0)
+    with pytest.raises(ValueError, match="speed"):
+        PushTExpertPolicy(BOX, speed=1.5)
+
+
 def test_collect_moves_the_block_more_than_the_old_pusher(tmp_path, env):
     kw = {"episodes": 3, "steps": 60, "progress": False}
     expert = collect(ENV_ID, tmp_path / "expert", policy="pusht-expert", policy_kwargs={"noise": 0.1}, **kw)

@@ -71,6 +71,10 @@ class PushTExpertPolicy:
         action_space: the env's action space, `Box(-1, 1, (2,))`.
         max_delta: the env's `max_delta` (world units per unit action; PushT's default 50).
         noise: standard deviation of Gaussian noise added to the normalized action.
+        speed: largest normalized action before noise, in (0, 1]: the PD target moves at most
+            `speed * max_delta` per step. 1 pushes as fast as the env allows (the block moves a
+            median 83 units in 25 steps); about 0.3 paces it like replayed human demonstrations
+            (docs/results.md, "The scripted PushT expert").
         segment_steps: steps before a new target pose is drawn if the block has not reached it.
         pos_tol, angle_tol: the block (origin) within these of the target pose ends a segment
             (world units, radians; tighter than the env's success test, 20 and pi / 9).
@@ -79,14 +83,16 @@ class PushTExpertPolicy:
     name = "pusht-expert"
 
     def __init__(self, action_space: spaces.Box, max_delta: float = 50.0, noise: float = 0.1,
-                 segment_steps: int = 200, pos_tol: float = 15.0, angle_tol: float = np.pi / 12) -> None:
+                 speed: float = 1.0, segment_steps: int = 200, pos_tol: float = 15.0, angle_tol: float = np.pi / 12) -> None:
         if not isinstance(action_space, spaces.Box) or action_space.shape != (2,):
             raise ValueError(f"policy 'pusht-expert' needs PushT's Box(-1, 1, (2,)) action space, got {action_space}")
-        if not (max_delta > 0 and noise >= 0 and segment_steps >= 1 and pos_tol > 0 and angle_tol > 0):
-            raise ValueError("policy 'pusht-expert': need max_delta > 0, noise >= 0, segment_steps >= 1, pos_tol > 0 "
-                             f"and angle_tol > 0; got {max_delta}, {noise}, {segment_steps}, {pos_tol}, {angle_tol}")
+        if not (max_delta > 0 and noise >= 0 and 0 < speed <= 1 and segment_steps >= 1 and pos_tol > 0 and angle_tol > 0):
+            raise ValueError("policy 'pusht-expert': need max_delta > 0, noise >= 0, 0 < speed <= 1, segment_steps >= 1, "
+                             f"pos_tol > 0 and angle_tol > 0; got {max_delta}, {noise}, {speed}, {segment_steps}, "
+                             f"{pos_tol}, {angle_tol}")
         self.low, self.high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
         self.max_delta, self.noise, self.segment_steps = float(max_delta), float(noise), int(segment_steps)
+        self.speed = float(speed)
         self.pos_tol, self.angle_tol = float(pos_tol), float(angle_tol)
         c = contact_candidates(standoff=_STANDOFF)
         gain = 1.0 / (1.0 + c["lever"] ** 2 / GYRATION2)  # motion per unit push: (centre (2), scaled angle)
@@ -133,7 +139,7 @@ class PushTExpertPolicy:
         if self.reached(state) or self._steps > self.segment_steps:
             self.set_target(_random_pose(self.rng))
         a = (self._plan(state) - state[:2]) / self.max_delta
-        a = a / max(1.0, float(np.abs(a).max()))  # keep the direction when the step is too long
+        a = a * min(1.0, self.speed / max(float(np.abs(a).max()), 1e-12))  # keep the direction when the step is too long
         a = np.clip(a + self.noise * self.rng.normal(size=2), -1.0, 1.0)
         return np.clip(self.low + (a + 1.0) * 0.5 * (self.high - self.low), self.low, self.high).astype(np.float32)
 
