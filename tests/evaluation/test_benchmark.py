@@ -9,7 +9,7 @@ import pytest
 
 from forethought.cli import build_parser, main
 from forethought.evaluation.arguments import eval_config_from_args
-from forethought.evaluation.benchmark import RECIPES
+from forethought.evaluation.benchmark import RECIPES, stage_commands
 
 
 def test_quick_benchmark_runs_the_loop_and_resumes(tmp_path, capsys):
@@ -35,8 +35,18 @@ def test_quick_benchmark_runs_the_loop_and_resumes(tmp_path, capsys):
 
 def test_every_recipe_names_its_protocols_and_unknown_tasks_are_refused(tmp_path, capsys):
     assert set(RECIPES) == {"tworoom", "pointmaze", "reacher", "pusht"}
-    assert RECIPES["pusht"].protocols["lewm"] == {"goal_split": "train", "success": "any"}
+    assert RECIPES["pusht"].protocols["lewm"] == {"goal_split": "train", "success": "any", "skip_solved": False}
     assert RECIPES["reacher"].protocols["swm-joints"]["env_kwargs"] == {"success": "joints"}
     with pytest.raises(SystemExit):
         main(["benchmark", "--tasks", "cartpole", "--out", str(tmp_path)])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_written_commands_parse_back_to_the_recipe(tmp_path):
+    """The collect and train commands in results.md set what the recipe sets (PushT: expert pace, bf16)."""
+    recipe = RECIPES["pusht"]
+    collect_cmd, train_cmd = stage_commands(recipe, tmp_path / "data", tmp_path / "run", seed=3)
+    c = build_parser().parse_args(shlex.split(collect_cmd)[1:])
+    assert (c.policy, c.episodes, c.policy_kwargs, c.seed) == ("pusht-expert", recipe.episodes, recipe.policy_kwargs, 3)
+    t = build_parser().parse_args(shlex.split(train_cmd)[1:])
+    assert t.bf16 is True and t.steps == recipe.train_steps and t.preset == recipe.preset
