@@ -156,7 +156,7 @@ def run_task(recipe: Recipe, out: Path, *, seed: int = 0, workers: int = 1, fres
 
 def results_markdown(rows: list[dict[str, Any]]) -> str:
     """The results table, then each task's commands."""
-    lines = ["| task | protocol | success [95% CI] | random | episodes | time/decision | train |",
+    lines = ["| task | protocol | success [95% CI] | random | episodes | time per decision (episodes batched) | train |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["ci95"]
