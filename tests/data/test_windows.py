@@ -44,6 +44,23 @@ def test_windows_match_raw_episodes(tmp_path, h, H, k, in_memory):
         assert (item["obs"][:, 0, 0, 0] == i).all()
 
 
+def test_in_memory_streams_when_the_pixels_would_not_fit(tmp_path, monkeypatch):
+    """Asked to load more pixels than half the available RAM, the dataset streams them (same windows) and warns."""
+    import forethought.data.windows as windows
+
+    store, _ = build_store(tmp_path / "ds")
+    roomy = WindowDataset(store, history=2, horizon=1, in_memory=True)
+    assert roomy.in_memory
+    monkeypatch.setattr(windows, "available_memory_bytes", lambda: 100)  # 100 bytes free
+    with pytest.warns(UserWarning, match="streaming"):
+        tight = WindowDataset(store, history=2, horizon=1, in_memory=True)
+    assert not tight.in_memory and "obs" not in tight._memory
+    for idx in range(len(roomy)):
+        np.testing.assert_array_equal(roomy[idx]["obs"].numpy(), tight[idx]["obs"].numpy())
+    monkeypatch.setattr(windows, "available_memory_bytes", lambda: None)  # unknown (not Linux): as asked
+    assert WindowDataset(store, history=2, horizon=1, in_memory=True).in_memory
+
+
 def test_vector_obs_subset_and_keys(tmp_path):
     store, eps = build_store(tmp_path / "ds", pixels=False, state=False)
     ds = WindowDataset(store, history=1, horizon=2, episodes=[4, 2])

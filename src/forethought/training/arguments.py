@@ -71,7 +71,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for the forward pass")
     parser.add_argument("--in-memory", dest="in_memory", action=argparse.BooleanOptionalAction, default=None,
-                        help="load the dataset into RAM (default on; --no-in-memory streams from zarr)")
+                        help="load the dataset into RAM (default on; it streams anyway, with a warning, "
+                        "if the pixels would take over half the available memory; --no-in-memory streams from zarr)")
     parser.add_argument("--verify-data", choices=("cheap", "full"), default="cheap",
                         help="dataset check before training: cheap (every chunk file present, recorded sizes) or "
                              "full (every byte against its checksums, as `forethought verify --full`)")
