@@ -30,7 +30,14 @@ def test_quick_benchmark_runs_the_loop_and_resumes(tmp_path, capsys):
     stamp = (out / "tworoom" / "eval-ours" / "report.json").stat().st_mtime_ns
     assert main(["benchmark", "--quick", "--tasks", "tworoom", "--out", str(out), "--no-progress"]) == 0
     assert (out / "tworoom" / "eval-ours" / "report.json").stat().st_mtime_ns == stamp
-    assert json.loads((out / "results.json").read_text())["rows"][0]["success_rate"] == row["success_rate"]
+    again = json.loads((out / "results.json").read_text())["rows"][0]
+    assert again["success_rate"] == row["success_rate"]
+    # Stage times are the ones measured when the stage ran, not the seconds spent finding it done.
+    assert row["train_s"] > 0 and again["train_s"] == row["train_s"] and again["collect_s"] == row["collect_s"]
+    (out / "tworoom" / "stage_times.json").unlink()  # as for a run trained by hand with the same command
+    assert main(["benchmark", "--quick", "--tasks", "tworoom", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text())["rows"][0]["train_s"] is None
+    assert "not timed here" in (out / "results.md").read_text()
 
 
 def test_every_recipe_names_its_protocols_and_unknown_tasks_are_refused(tmp_path, capsys):
