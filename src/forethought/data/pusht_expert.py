@@ -73,7 +73,7 @@ class PushTExpertPolicy:
         noise: standard deviation of Gaussian noise added to the normalized action.
         speed: largest normalized action before noise, in (0, 1]: the PD target moves at most
             `speed * max_delta` per step. 1 pushes as fast as the env allows (the block moves a
-            median 83 units in 25 steps); about 0.3 paces it like replayed human demonstrations
+            median 80-100 units in 25 steps); 0.3 paces it like replayed human demonstrations
             (docs/results.md, "The scripted PushT expert").
         segment_steps: steps before a new target pose is drawn if the block has not reached it.
         pos_tol, angle_tol: the block (origin) within these of the target pose ends a segment
