@@ -69,11 +69,12 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {r.task: r for r in (
+    # TwoRoom, PointMaze and Reacher: the `make demo` recipe (colored sampling noise, beta 3), as README's table.
     Recipe("tworoom", "forethought/TwoRoom-v0", "smooth", 1000, 100, 1500, mpc={**PLANNING, "noise_beta": 3.0}),
     Recipe("pointmaze", "forethought/PointMaze-v0", "smooth", 1000, 100, 1500, eval={"skip_solved": True},
-           protocols={"ours": {}, "dino": {"goal_source": "env", "budget": 100}}),
+           mpc={**PLANNING, "noise_beta": 3.0}, protocols={"ours": {}, "dino": {"goal_source": "env", "budget": 100}}),
     Recipe("reacher", "forethought/Reacher-v0", "smooth", 1000, 100, 1500, eval={"skip_solved": True},
-           protocols={"ours": {}, "swm-joints": {"env_kwargs": {"success": "joints"}}}),
+           mpc={**PLANNING, "noise_beta": 3.0}, protocols={"ours": {}, "swm-joints": {"env_kwargs": {"success": "joints"}}}),
     # The scripted expert paced like replayed human demonstrations (docs/results.md, "The scripted PushT
     # expert"); LeWM's protocol keeps the tasks already solved at the start, as stable-worldmodel draws them.
     Recipe("pusht", "forethought/PushT-v0", "pusht-expert", 4000, 100, 6000,
