@@ -49,13 +49,14 @@ def _env_actions(agent: MPCAgent, model_actions: torch.Tensor) -> np.ndarray:
 
 
 def test_an_overrun_executes_the_previous_plans_next_action() -> None:
-    agent = _agent(delays=[0.0, 0.15, 0.0], decision_ms=100)
+    # A generous 1 s budget, so that decisions 0 and 2 are in time even on a loaded CI machine.
+    agent = _agent(delays=[0.0, 1.2, 0.0], decision_ms=1000)
     frames = _frames(3 * K)
     agent.reset(frames[0])
     first = [agent.act(f) for f in frames[:K]]  # decision 0, in time
     plan0 = agent._plan.clone()
     np.testing.assert_allclose(np.stack(first, 1), _env_actions(agent, plan0[:, 0]), rtol=1e-5, atol=1e-6)
-    second = [agent.act(f) for f in frames[K : 2 * K]]  # decision 1: one iteration takes 150 ms > 100 ms
+    second = [agent.act(f) for f in frames[K : 2 * K]]  # decision 1: one iteration takes 1.2 s > 1 s
     assert agent.decisions == 2 and agent.overruns == 1
     assert agent.last_result.trace.shape[0] == 1  # anytime: no second iteration was started
     # The env got the previous plan's next model action (plan0 shifted by the executed step) ...
@@ -66,7 +67,7 @@ def test_an_overrun_executes_the_previous_plans_next_action() -> None:
     third = [agent.act(f) for f in frames[2 * K :]]  # decision 2, in time again
     assert agent.decisions == 3 and agent.overruns == 1
     assert not np.allclose(np.stack(third, 1), _env_actions(agent, late_plan[:, 1]))  # the new plan is used
-    assert len(agent.decision_times) == 3 and agent.decision_times[1] > 0.1
+    assert len(agent.decision_times) == 3 and agent.decision_times[1] > 1.0
 
 
 def test_an_overrun_before_any_plan_takes_the_mean_action() -> None:
@@ -85,9 +86,10 @@ def test_a_budget_caps_the_decision_time_and_no_budget_runs_every_iteration() ->
     agent.reset(frames[0])
     for f in frames:
         agent.act(f)
-    # ~6 ms iterations in a 40 ms budget: the planner stops in time (a shared CPU may add a hiccup)
-    assert agent.decisions == 4 and agent.overruns <= 1
-    assert max(agent.decision_times) < 0.04 + 0.03 and 3 <= agent.last_result.trace.shape[0] < 1000
+    # >= 4 ms iterations in a 40 ms budget: the planner stops near the budget, not after the 1000
+    # iterations (>= 4 s) it was given; the bound leaves room for a loaded, shared CPU.
+    assert agent.decisions == 4
+    assert max(agent.decision_times) < 0.5 and 1 <= agent.last_result.trace.shape[0] < 1000
     free = _agent(delays=[0.0] * 10, decision_ms=40, iterations=7)
     free.decision_ms = None
     free.reset(frames[0])
