@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from forethought.data.collect import rollout  # noqa: E402
 from forethought.data.policies import make_policy  # noqa: E402
-from forethought.data.pusht_geometry import COM_LOCAL, rot  # noqa: E402
+from forethought.data.pusht_geometry import COM_LOCAL, rot, wrap  # noqa: E402
 from forethought.envs import make  # noqa: E402
 
 ENV_ID = "forethought/PushT-v0"
@@ -103,7 +103,7 @@ def collection(env, name: str, noise: float, speed: float, episodes: int, length
         for t in range(len(ep.state) - window):
             s, g = ep.state[t], ep.state[t + window]
             move.append(float(np.linalg.norm(g[2:4] - s[2:4])))
-            turn.append(float(np.degrees(abs((g[4] - s[4] + np.pi) % (2 * np.pi) - np.pi))))
+            turn.append(float(np.degrees(abs(wrap(g[4] - s[4])))))
             solved.append(env.unwrapped.success(s, g))
     ms = (time.perf_counter() - t0) / (episodes * length) * 1000
     step = np.concatenate(step)

@@ -24,7 +24,6 @@ minute per task: a smoke test, not a measurement.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import shlex
@@ -113,19 +112,6 @@ def stage_commands(recipe: Recipe, data: Path, run: Path, seed: int) -> list[str
     ]
 
 
-def _collected(data: Path, episodes: int) -> bool:
-    """Whether `data` already holds `episodes` committed episodes (collect will only check it)."""
-    from forethought.data.store import EpisodeStore
-
-    if not (data / "meta.json").is_file():
-        return False
-    try:
-        with EpisodeStore.open(data) as store:
-            return store.num_episodes >= episodes
-    except Exception:  # damaged or foreign: collect itself reports it
-        return False
-
-
 class _StageTimes:
     """Wall time of each stage the benchmark ran itself, kept in a JSON file across resumed invocations.
 
@@ -140,13 +126,10 @@ class _StageTimes:
             path, what="benchmark stage times", fix=f"delete {path}; the table then says 'not timed here'"
         ) if path.is_file() else {}
 
-    @contextlib.contextmanager
-    def stage(self, name: str, *, done: bool):
-        t0 = time.perf_counter()
-        yield
-        if not done:
-            self.times[name] = round(time.perf_counter() - t0, 1)
-            atomic_write_json(self.path, self.times)
+    def record(self, name: str, since: float) -> None:
+        """Store the wall time from `since` (a `time.perf_counter()` reading) to now as stage `name`'s."""
+        self.times[name] = round(time.perf_counter() - since, 1)
+        atomic_write_json(self.path, self.times)
 
     def get(self, name: str) -> float | None:
         return self.times.get(name)
@@ -166,13 +149,18 @@ def run_task(recipe: Recipe, out: Path, *, seed: int = 0, workers: int = 1, fres
     data, run = out / recipe.task / "data", out / recipe.task / "run"
     commands = stage_commands(recipe, data, run, seed)
     times = _StageTimes(out / recipe.task / "stage_times.json")
-    with times.stage("collect", done=_collected(data, recipe.episodes)):
-        collect(recipe.env_id, data, episodes=recipe.episodes, steps=recipe.steps, policy=recipe.policy,
-                policy_kwargs=recipe.policy_kwargs, env_kwargs=recipe.env_kwargs, workers=workers, seed=seed,
-                resume=True, progress=progress)
-    with times.stage("train", done=(run / "model" / "config.json").is_file()):
-        train(data, run, preset=recipe.preset, steps=recipe.train_steps, resume=True, progress=progress, seed=seed,
-              **recipe.train)
+    t0 = time.perf_counter()
+    summary = collect(recipe.env_id, data, episodes=recipe.episodes, steps=recipe.steps, policy=recipe.policy,
+                      policy_kwargs=recipe.policy_kwargs, env_kwargs=recipe.env_kwargs, workers=workers, seed=seed,
+                      resume=True, progress=progress)
+    if summary["collected_this_run"]:
+        times.record("collect", t0)
+    trained = (run / "model" / "config.json").is_file()
+    t0 = time.perf_counter()
+    train(data, run, preset=recipe.preset, steps=recipe.train_steps, resume=True, progress=progress, seed=seed,
+          **recipe.train)
+    if not trained:
+        times.record("train", t0)
     rows = []
     for name, overrides in recipe.protocols.items():
         fields = {**recipe.eval, **overrides}
