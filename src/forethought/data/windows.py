@@ -148,8 +148,13 @@ class WindowDataset(torch.utils.data.Dataset):
             src = store.array(key)
             if contiguous:  # one read
                 out[key] = np.asarray(src[: int(rows.sum())])
-            else:
-                out[key] = np.concatenate([np.asarray(src[s : s + r]) for s, r in zip(self._starts, rows)])
+                continue
+            # Filled in place, episode by episode: concatenating a list of per-episode arrays held
+            # both at once, and the heap kept that peak (8.4 GB resident for 5 GB of PushT pixels).
+            dst = np.empty((int(rows.sum()), *src.shape[1:]), dtype=src.dtype)
+            for s, r, m in zip(self._starts, rows, self._mem_starts):
+                dst[m : m + r] = src[s : s + r]
+            out[key] = dst
         return out
 
     def _rows(self, key: str, j: int, begin: int, end: int) -> np.ndarray:
