@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "forethought"
 
 # Lowest first. `forethought/__init__.py` (the root package) is exempt, both ways.
 LAYERS: list[tuple[str, ...]] = [
-    ("_atomic", "_config_cli", "_files", "_lazy", "_progress", "_schema", "_stats"),  # utilities
+    ("_atomic", "_config_cli", "_files", "_hardware", "_lazy", "_progress", "_schema", "_stats"),  # utilities
     ("envs",),
     ("data",),
     ("models",),

@@ -57,3 +57,18 @@ def test_written_commands_parse_back_to_the_recipe(tmp_path):
     assert (c.policy, c.episodes, c.policy_kwargs, c.seed) == ("pusht-expert", recipe.episodes, recipe.policy_kwargs, 3)
     t = build_parser().parse_args(shlex.split(train_cmd)[1:])
     assert t.bf16 is True and t.steps == recipe.train_steps and t.preset == recipe.preset
+
+
+def test_precision_fp32_drops_bf16_from_every_stage(tmp_path, monkeypatch):
+    from forethought.evaluation import benchmark
+
+    recipe = RECIPES["pusht"].float32()
+    assert recipe.mpc["bf16"] is False and "bf16" not in recipe.train and RECIPES["pusht"].train["bf16"] is True
+    _, train_cmd = stage_commands(recipe, tmp_path / "data", tmp_path / "run", seed=0)
+    assert not build_parser().parse_args(shlex.split(train_cmd)[1:]).bf16
+    assert benchmark.use_bf16("fp32") is False and benchmark.use_bf16("bf16") is True
+    for native, keeps in ((False, False), (True, True), (None, True)):  # auto: float32 only where bf16 is emulated
+        monkeypatch.setattr(benchmark, "native_bf16", lambda device, native=native: native)
+        assert benchmark.use_bf16("auto", device="cpu") is keeps
+    with pytest.raises(ValueError, match="--precision"):
+        benchmark.use_bf16("fp16")

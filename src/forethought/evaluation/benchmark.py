@@ -17,6 +17,10 @@ Protocols (docs/results.md explains each):
 * `dino` (PointMaze): DINO-WM's independent start and goal over the maze (env-sampled), success
   within 0.45, at a fixed budget of 100 steps (DINO-WM replans without a budget).
 
+The recipes train and plan in bf16. `--precision auto` (the default) keeps that where the
+hardware computes bf16 natively and runs everything in float32 elsewhere (an AVX2-only CPU
+emulates bf16 several times slower than float32; `forethought._hardware`).
+
 `--quick` shrinks every recipe (tiny preset, a few episodes) so the whole loop runs in about a
 minute per task: a smoke test, not a measurement.
 """
@@ -34,6 +38,7 @@ from typing import Any
 
 from forethought._atomic import atomic_write_bytes, atomic_write_json
 from forethought._files import read_json
+from forethought._hardware import native_bf16
 from forethought.evaluation.config import EvalConfig, MPCConfig
 
 PLANNING = dict(planner="cem", samples=300, iterations=30, horizon=5, bf16=True)
@@ -65,6 +70,11 @@ class Recipe:
             eval={**self.eval, "episodes": 4, "budget": 10, "batch": 4, "goal_offset": 5},
             protocols={name: {k: v for k, v in p.items() if k != "budget"} for name, p in self.protocols.items()},
         )
+
+    def float32(self) -> Recipe:
+        """The same recipe with training and planning in float32."""
+        return dataclasses.replace(self, train={k: v for k, v in self.train.items() if k != "bf16"},
+                                   mpc={**self.mpc, "bf16": False})
 
 
 RECIPES: dict[str, Recipe] = {r.task: r for r in (
@@ -207,18 +217,35 @@ def results_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines + ["```", ""])
 
 
+def use_bf16(precision: str, device: str | None = None) -> bool:
+    """`--precision` -> whether the recipes keep bf16: `auto` keeps it unless `device` is known to emulate it."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"--precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return native_bf16(device) is not False
+
+
 def run_benchmark(tasks: list[str], out: str | Path, *, quick: bool = False, seed: int = 0, workers: int = 1,
-                  fresh_eval: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+                  fresh_eval: bool = False, progress: bool = True, precision: str = "auto") -> list[dict[str, Any]]:
     """Run the recipes of `tasks` into `out`; writes `out/results.md` and `out/results.json`."""
     unknown = [t for t in tasks if t not in RECIPES]
     if unknown:
         raise ValueError(f"--tasks: unknown task(s) {', '.join(unknown)}. Available: {', '.join(RECIPES)}")
+    bf16 = use_bf16(precision)
+    if precision == "auto" and not bf16 and progress:
+        print("benchmark: this CPU has no bf16 instructions; training and planning run in float32 (--precision fp32)")
     out = Path(out)
     rows: list[dict[str, Any]] = []
     for task in tasks:
         recipe = RECIPES[task].quick() if quick else RECIPES[task]
+        recipe = recipe if bf16 else recipe.float32()
         rows += run_task(recipe, out, seed=seed, workers=workers, fresh_eval=fresh_eval, progress=progress)
-        atomic_write_json(out / "results.json", {"quick": quick, "seed": seed, "rows": rows})  # after every task
+        atomic_write_json(out / "results.json", {"quick": quick, "seed": seed, "bf16": bf16, "rows": rows})
         atomic_write_bytes(out / "results.md", results_markdown(rows).encode())
     return rows
 
@@ -246,13 +273,16 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
     parser.add_argument("--seed", type=int, default=0, help="seed of collection, training, tasks and planner")
     parser.add_argument("--workers", type=int, default=1, help="collection processes")
     parser.add_argument("--fresh-eval", action="store_true", help="rerun evaluations whose report already exists")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="bf16 as the recipes set it, or float32 throughout; auto (default): bf16 only where "
+                             "the hardware has bf16 instructions (elsewhere it is emulated, several times slower)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
     return parser
 
 
 def run_benchmark_from_args(args: argparse.Namespace) -> int:
     rows = run_benchmark(args.tasks, args.out, quick=args.quick, seed=args.seed, workers=args.workers,
-                         fresh_eval=args.fresh_eval, progress=args.progress)
+                         fresh_eval=args.fresh_eval, progress=args.progress, precision=args.precision)
     print(results_markdown(rows))
     print(f"results written to {args.out}/results.md")
     return 0

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from forethought._hardware import warn_if_emulated_bf16
 from forethought.agent.compat import check_model_env
 from forethought.evaluation.config import EvalConfig
 from forethought.evaluation.protocol import EvalResult, RandomAgent, evaluate
@@ -208,6 +209,8 @@ def run_eval(cfg: EvalConfig) -> list[EvalResult]:
         notes.append("--data overrides the run's dataset: the held-out split of run.json refers to the run's own "
                      "dataset, so these tasks may not be held out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.mpc.bf16:
+        warn_if_emulated_bf16(device)
     torch.manual_seed(cfg.seed)
     policy = _load_policy(cfg, paths.model, device)  # a policy run (forethought train-policy) acts alone
     model = policy if policy is not None else WorldModel.from_pretrained(paths.model, device=device)

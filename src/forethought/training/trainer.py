@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from forethought._files import CorruptFileError, written_by
+from forethought._hardware import warn_if_emulated_bf16
 from forethought.training.checkpoint import (FIX_CHECKPOINT, CheckpointError, RNGState, clean_stale, latest_checkpoint,
                                              list_checkpoints, load_checkpoint, save_checkpoint, verify_checkpoint)
 from forethought.training.config import TrainConfig
@@ -133,6 +134,8 @@ class Trainer:
         batches = self._train_batches(start_step)
         bar = _progress_bar(cfg.steps, start_step, enabled=self.progress and dist.is_main)
         autocast = _autocast(dist.device, cfg.bf16)
+        if cfg.bf16 and dist.is_main:
+            warn_if_emulated_bf16(dist.device.type)
         t_last, n_last = time.perf_counter(), start_step
         postfix: dict[str, str] = {}
         self.model.train()

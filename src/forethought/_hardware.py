@@ -1,0 +1,55 @@
+"""Whether this machine computes bfloat16 natively, so `--bf16` is used only where it is fast.
+
+bf16 autocast is a win only on hardware with bf16 arithmetic: CUDA GPUs from Ampere on, x86 CPUs
+with AVX512-BF16 or AMX (Intel Sapphire Rapids and later, AMD Zen 4 and later), Arm CPUs with the
+BF16 extension. Elsewhere PyTorch emulates it with conversions, and it is several times *slower*
+than float32 (a `small` training step on an AVX2-only AMD EPYC: docs/results.md, "bf16 training").
+Linux reports the CPU's instruction sets in /proc/cpuinfo; on other systems the answer is unknown
+(None) and nothing is changed or warned about.
+
+A layer-0 utility: it imports nothing from forethought.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 flags, and Arm's "Features" entry
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str] | None:
+    """The instruction-set flags of the first CPU listed in ``cpuinfo``; None if it cannot be read."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):  # x86 / Arm
+            return frozenset(value.split())
+    return None
+
+
+def native_bf16(device: str = "cpu", cpuinfo: Path = CPUINFO) -> bool | None:
+    """Whether ``device`` ("cpu", "cuda", "cuda:1", ...) has bf16 arithmetic; None when unknown."""
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if kind != "cpu":
+        return None
+    flags = cpu_flags(cpuinfo)
+    return None if flags is None else bool(flags & CPU_BF16_FLAGS)
+
+
+def warn_if_emulated_bf16(device: str, option: str = "--bf16") -> bool:
+    """Warn when ``device`` is known to emulate bf16; returns whether it warned."""
+    if native_bf16(device) is not False:
+        return False
+    warnings.warn(f"{option}: this {device} has no bfloat16 instructions (no avx512_bf16, amx_bf16 or bf16 in "
+                  f"{CPUINFO}), so bf16 is emulated and runs several times slower than float32 here; "
+                  f"drop {option}", stacklevel=3)
+    return True
