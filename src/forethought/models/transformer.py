@@ -58,10 +58,14 @@ def band_bias(rel: Tensor, window: int, queries: int, keys: int) -> Tensor:
 
 
 def _onednn_linear() -> object | None:
-    try:  # private op (used by inductor); absent from builds without oneDNN
-        return torch.ops.mkldnn._linear_pointwise if torch.backends.mkldnn.is_available() else None
+    try:  # private ops (used by inductor); absent from builds without oneDNN
+        # Only where oneDNN has bf16 kernels (AVX512-BF16, AMX): on an AVX2-only CPU the op raises
+        # "could not create a primitive descriptor" for bf16 inputs.
+        if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return torch.ops.mkldnn._linear_pointwise
     except (AttributeError, RuntimeError):
-        return None
+        pass
+    return None
 
 
 _ONEDNN_LINEAR = _onednn_linear()
