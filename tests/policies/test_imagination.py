@@ -162,7 +162,9 @@ def test_the_warm_start_is_the_policys_imagined_plan_and_needs_the_same_latents(
     with torch.no_grad():
         z = model.encode(torch.as_tensor(np.stack([obs, goal], 1)))
         expected, _ = policy_rollout(policy, model.predictor, z[:, :1], None, z[:, 1], 3)
-    assert torch.allclose(planner.inits[0], expected)
+    # Same computation, batched differently (the agent encodes the goal and the frame apart): equal
+    # up to the summation order of the CPU's kernels (AVX2 differs from AVX-512 in the last bits).
+    torch.testing.assert_close(planner.inits[0], expected, rtol=1e-4, atol=1e-5)
 
     model_free = _policy(model)
     model_free.config = GoalPolicyConfig(**{**model_free.config.to_dict(), "latent_space": "own", "method": "gcbc",
