@@ -3,7 +3,8 @@
 bf16 autocast is a win only on hardware with bf16 arithmetic: CUDA GPUs from Ampere on, x86 CPUs
 with AVX512-BF16 or AMX (Intel Sapphire Rapids and later, AMD Zen 4 and later), Arm CPUs with the
 BF16 extension. Elsewhere PyTorch emulates it with conversions, and it is several times *slower*
-than float32 (a `small` training step on an AVX2-only AMD EPYC: docs/results.md, "bf16 training").
+than float32 (7.5x for a `small` training step on an AVX2-only AMD EPYC: docs/results.md, "bf16 on a
+CPU without bf16 instructions").
 Linux reports the CPU's instruction sets in /proc/cpuinfo; on other systems the answer is unknown
 (None) and nothing is changed or warned about.
 
