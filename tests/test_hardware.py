@@ -40,3 +40,12 @@ def test_the_warning_fires_only_where_bf16_is_known_to_be_emulated(monkeypatch):
                 assert warn_if_emulated_bf16("cpu") is True
         else:
             assert warn_if_emulated_bf16("cpu") is False
+
+
+def test_available_memory_reads_meminfo(tmp_path):
+    path = tmp_path / "meminfo"
+    path.write_text("MemTotal:       24683856 kB\nMemFree:         1000 kB\nMemAvailable:   12000000 kB\n")
+    assert _hardware.available_memory_bytes(path) == 12000000 * 1024
+    path.write_text("MemTotal:       24683856 kB\n")  # a kernel without MemAvailable: unknown
+    assert _hardware.available_memory_bytes(path) is None
+    assert _hardware.available_memory_bytes(tmp_path / "absent") is None

@@ -27,23 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from forethought._hardware import available_memory_bytes
 from forethought.data.errors import action_free_error
 from forethought.data.store import EpisodeStore
 
 _ALL_KEYS = ("obs", "action", "state")
 RAM_SHARE = 0.5  # in_memory loads pixels only if they take at most this share of the available memory
 
-
-def available_memory_bytes() -> int | None:
-    """Memory the kernel can hand out now (Linux ``MemAvailable``), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 class WindowDataset(torch.utils.data.Dataset):

@@ -238,7 +238,8 @@ def run_benchmark(tasks: list[str], out: str | Path, *, quick: bool = False, see
         raise ValueError(f"--tasks: unknown task(s) {', '.join(unknown)}. Available: {', '.join(RECIPES)}")
     bf16 = use_bf16(precision)
     if precision == "auto" and not bf16 and progress:
-        print("benchmark: this CPU has no bf16 instructions; training and planning run in float32 (--precision fp32)")
+        print("benchmark: this machine has no bf16 instructions; training and planning run in float32 "
+              "(--precision fp32)")
     out = Path(out)
     rows: list[dict[str, Any]] = []
     for task in tasks:
